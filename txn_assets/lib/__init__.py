@@ -1,0 +1,1 @@
+"""Core building blocks with no Dagster imports: parsing, state merge, detection, stores, sources."""

@@ -1,0 +1,1 @@
+"""Local services the project starts itself: PostgreSQL, Spark Connect, Azurite."""

@@ -1,0 +1,1 @@
+"""Incremental detection state in PostgreSQL: schema migrations and the chunk engine."""

@@ -1,0 +1,279 @@
+"""Mechanism Y's core: fold one chunk into the PostgreSQL state and emit new detections.
+
+PySpark parses and aggregates a chunk (one Spark action); PostgreSQL merges the aggregate and
+judges the patterns. The merge, the detections and the ledger row commit in one transaction,
+under a row lock on txn.stream: a chunk is applied completely or not at all, a rerun finds the
+ledger row and changes nothing, and two runs can never interleave their chunks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from pyspark.sql import SparkSession
+
+from txn_assets.lib import spark_parsing
+from txn_assets.lib.generate import IMPORTANCE_HEADER, TRANSACTIONS_HEADER
+from txn_assets.lib.rules import DetectionRules
+from txn_assets.lib.state import queries as q
+from txn_assets.lib.state.errors import (
+    BadFileError,
+    ChunkContentChangedError,
+    ChunkOrderError,
+    ReferenceDataChangedError,
+    RulesChangedError,
+    WeightsNotLoadedError,
+)
+from txn_assets.lib.timefmt import utc_now
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One emitted detection; seq is its position in detection order (0-based)."""
+
+    seq: int
+    chunk_index: int
+    pattern_id: str
+    action_type: str
+    customer: str
+    merchant: str
+    detected_at: datetime
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """What applying a chunk did (or, for a rerun, what the first application did)."""
+
+    chunk_index: int
+    valid_rows: int
+    quarantined_rows: int
+    detections: list[Detection]
+    detections_total: int
+    already_applied: bool
+    seconds: float = 0.0
+    quarantine_reasons: dict[str, int] = field(default_factory=dict)
+
+    def detections_by_pattern(self) -> dict[str, int]:
+        """Counts per ActionType, every pattern present (zero included) for stable metadata."""
+        counts = {"UPGRADE": 0, "CHILD": 0, "DEI-NEEDED": 0}
+        for detection in self.detections:
+            counts[detection.action_type] += 1
+        return counts
+
+
+@dataclass(frozen=True)
+class WeightLoadResult:
+    """What loading CustomerImportance did."""
+
+    pairs: int
+    quarantined_rows: int
+    already_loaded: bool
+
+
+def file_md5(path: Path) -> str:
+    """Checksum that identifies a chunk's or reference file's bytes."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _summarise(spark: SparkSession, path: str, transactions: bool) -> tuple[str | None, list[dict[str, Any]], list[dict[str, Any]]]:
+    lines = spark_parsing.read_lines(spark, path)
+    if transactions:
+        parsed = spark_parsing.parse_transactions(lines)
+        aggregate = spark_parsing.aggregate_pairs(parsed.valid)
+    else:
+        parsed = spark_parsing.parse_importance(lines)
+        aggregate = spark_parsing.aggregate_weights(parsed.valid)
+    # Bounded by the file's row count (a chunk, or the reference file's distinct pairs).
+    rows = spark_parsing.summarise(parsed, aggregate).toArrow().to_pylist()
+    header = next((r["raw_line"] for r in rows if r["kind"] == "header"), None)
+    aggregates = [r for r in rows if r["kind"] == "aggregate"]
+    quarantined = sorted((r for r in rows if r["kind"] == "quarantine"), key=lambda r: r["row_number"])
+    return header, aggregates, quarantined
+
+
+def _check_header(header: str | None, expected: str, path: str) -> None:
+    if header != expected:
+        raise BadFileError(f"{path}: first line must be the header {expected!r}, found {header!r}")
+
+
+def _copy(cur: psycopg.Cursor[Any], statement: str, rows: Iterable[Sequence[Any]]) -> None:
+    with cur.copy(statement) as copy:  # type: ignore[arg-type]
+        for row in rows:
+            copy.write_row(row)
+
+
+def _write_quarantine(cur: psycopg.Cursor[Any], source: str, chunk: int | None, rows: list[dict[str, Any]]) -> None:
+    _copy(cur, q.COPY_QUARANTINE,
+          ((source, chunk, r["row_number"], r["reason"], r["raw_line"]) for r in rows))
+
+
+def _reasons(rows: list[dict[str, Any]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for row in rows:
+        kind = row["reason"].split(":", 1)[0]
+        counts[kind] = counts.get(kind, 0) + 1
+    return counts
+
+
+def detections_of_chunk(conn: psycopg.Connection[Any], chunk_index: int) -> list[Detection]:
+    """The detections a chunk emitted, in detection order."""
+    rows = conn.execute(q.DETECTIONS_OF_CHUNK, {"chunk_index": chunk_index}).fetchall()
+    return [Detection(*row) for row in rows]
+
+
+def _recorded(conn: psycopg.Connection[Any], chunk_index: int, content_md5: str) -> ChunkResult | None:
+    row = conn.execute(q.APPLIED_CHUNK, {"chunk_index": chunk_index}).fetchone()
+    if row is None:
+        return None
+    if row[1] != content_md5:
+        raise ChunkContentChangedError(
+            f"chunk {chunk_index} was applied from content {row[1]}, now offered {content_md5}: "
+            "staged chunks must never change"
+        )
+    return ChunkResult(
+        chunk_index=chunk_index,
+        valid_rows=row[2],
+        quarantined_rows=row[3],
+        detections=detections_of_chunk(conn, chunk_index),
+        detections_total=row[5],
+        already_applied=True,
+    )
+
+
+def _check_next(conn: psycopg.Connection[Any], chunk_index: int) -> None:
+    expected = conn.execute(q.NEXT_CHUNK).fetchone()[0]  # type: ignore[index]
+    if chunk_index != expected:
+        raise ChunkOrderError(
+            f"chunk {chunk_index} cannot be applied: chunks apply in order and the next one is "
+            f"{expected}"
+        )
+
+
+def apply_chunk(
+    conn: psycopg.Connection[Any],
+    spark: SparkSession,
+    chunk_index: int,
+    chunk_path: str,
+    content_md5: str,
+    rules: DetectionRules,
+    clock: Callable[[], datetime] = utc_now,
+) -> ChunkResult:
+    """Fold chunk `chunk_index` (file at chunk_path) into the state; a rerun is a no-op."""
+    started = time.monotonic()
+    done = _recorded(conn, chunk_index, content_md5)
+    conn.commit()
+    if done is not None:
+        return done
+    _check_next(conn, chunk_index)
+    conn.commit()
+
+    header, aggregates, quarantined = _summarise(spark, chunk_path, transactions=True)
+    _check_header(header, TRANSACTIONS_HEADER, chunk_path)
+
+    with conn.transaction(), conn.cursor() as cur:
+        stream = cur.execute(q.LOCK_STREAM).fetchone()
+        assert stream is not None, "migration 0001 creates the stream row"
+        stored_rules, _, weights_loaded_at, _ = stream
+        # Re-check under the lock: another run may have applied chunks since the checks above.
+        done = _recorded(conn, chunk_index, content_md5)
+        if done is not None:
+            return done
+        _check_next(conn, chunk_index)
+        if weights_loaded_at is None:
+            raise WeightsNotLoadedError("load CustomerImportance (the weights) before applying chunks")
+        fingerprint = rules.fingerprint()
+        if stored_rules is not None and stored_rules != fingerprint:
+            raise RulesChangedError(f"this stream runs with rules {stored_rules}, offered {fingerprint}")
+        now = clock()
+        cur.execute(q.START_STREAM, {"rules": fingerprint, "now": now})
+
+        cur.execute(q.CREATE_CHUNK_PAIR)
+        _copy(cur, q.COPY_CHUNK_PAIR, (
+            (r["merchant"], r["customer"], r["txn_count"], r["amount_sum"], r["seen_female"], r["seen_male"])
+            for r in aggregates
+        ))
+        cur.execute(q.MERGE_MERCHANT_CUSTOMER)
+        cur.execute(q.MERGE_MERCHANT)
+        _write_quarantine(cur, "transactions", chunk_index, quarantined)
+
+        first_seq = cur.execute(q.NEXT_SEQ).fetchone()[0]  # type: ignore[index]
+        cur.execute(q.DETECT, {
+            "upgrade_count_percentile": rules.upgrade_count_percentile,
+            "upgrade_weight_percentile": rules.upgrade_weight_percentile,
+            "upgrade_min_merchant_txns": rules.upgrade_min_merchant_txns,
+            "child_min_txns": rules.child_min_txns,
+            "child_max_mean_amount": rules.child_max_mean_amount,
+            "dei_min_female_customers": rules.dei_min_female_customers,
+            "first_seq": first_seq,
+            "chunk_index": chunk_index,
+            "detected_at": now,
+        })
+        emitted = cur.rowcount
+        valid_rows = sum(int(r["txn_count"]) for r in aggregates)
+        cur.execute(q.RECORD_APPLIED, {
+            "chunk_index": chunk_index,
+            "content_md5": content_md5,
+            "valid_rows": valid_rows,
+            "quarantined_rows": len(quarantined),
+            "detections": emitted,
+            "detections_total": first_seq + emitted,
+            "applied_at": now,
+        })
+        detections = detections_of_chunk(conn, chunk_index)
+    return ChunkResult(
+        chunk_index=chunk_index,
+        valid_rows=valid_rows,
+        quarantined_rows=len(quarantined),
+        detections=detections,
+        detections_total=first_seq + emitted,
+        already_applied=False,
+        seconds=time.monotonic() - started,
+        quarantine_reasons=_reasons(quarantined),
+    )
+
+
+def load_weights(
+    conn: psycopg.Connection[Any],
+    spark: SparkSession,
+    importance_path: str,
+    importance_md5: str,
+    clock: Callable[[], datetime] = utc_now,
+) -> WeightLoadResult:
+    """Load CustomerImportance once per stream; the same file again is a no-op."""
+    row = conn.execute("SELECT importance_md5 FROM txn.stream WHERE stream_id = 1").fetchone()
+    conn.commit()
+    if row is not None and row[0] is not None:
+        if row[0] != importance_md5:
+            raise ReferenceDataChangedError(
+                f"this stream's weights came from CustomerImportance {row[0]}, offered {importance_md5}"
+            )
+        pairs = conn.execute("SELECT count(*) FROM txn.customer_weight").fetchone()[0]  # type: ignore[index]
+        conn.commit()
+        return WeightLoadResult(pairs=pairs, quarantined_rows=0, already_loaded=True)
+
+    header, aggregates, quarantined = _summarise(spark, importance_path, transactions=False)
+    _check_header(header, IMPORTANCE_HEADER, importance_path)
+    with conn.transaction(), conn.cursor() as cur:
+        stream = cur.execute(q.LOCK_STREAM).fetchone()
+        assert stream is not None
+        if stream[3] is not None:  # loaded meanwhile by another process
+            return load_weights(conn, spark, importance_path, importance_md5, clock)
+        cur.execute(q.CREATE_WEIGHT_STAGE)
+        _copy(cur, q.COPY_WEIGHT_STAGE, (
+            (r["customer"], r["merchant"], r["weight_sum"], r["weight_rows"]) for r in aggregates
+        ))
+        cur.execute(q.INSERT_WEIGHTS)
+        _write_quarantine(cur, "importance", None, quarantined)
+        cur.execute(q.RECORD_WEIGHTS, {"md5": importance_md5, "now": clock()})
+    return WeightLoadResult(pairs=len(aggregates), quarantined_rows=len(quarantined), already_loaded=False)

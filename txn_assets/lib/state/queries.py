@@ -1,0 +1,114 @@
+"""SQL of the chunk engine, parameterised; one constant per statement."""
+
+LOCK_STREAM = "SELECT rules, y_start_time, weights_loaded_at, importance_md5 FROM txn.stream WHERE stream_id = 1 FOR UPDATE"
+
+APPLIED_CHUNK = """
+SELECT chunk_index, content_md5, valid_rows, quarantined_rows, detections, detections_total, applied_at
+FROM txn.applied_chunk WHERE chunk_index = %(chunk_index)s
+"""
+NEXT_CHUNK = "SELECT coalesce(max(chunk_index) + 1, 0) FROM txn.applied_chunk"
+
+CREATE_CHUNK_PAIR = """
+CREATE TEMP TABLE chunk_pair (
+    merchant text NOT NULL, customer text NOT NULL, txn_count bigint NOT NULL,
+    amount_sum numeric NOT NULL, seen_female boolean NOT NULL, seen_male boolean NOT NULL,
+    PRIMARY KEY (merchant, customer)
+) ON COMMIT DROP
+"""
+COPY_CHUNK_PAIR = (
+    "COPY chunk_pair (merchant, customer, txn_count, amount_sum, seen_female, seen_male) FROM STDIN"
+)
+MERGE_MERCHANT_CUSTOMER = """
+INSERT INTO txn.merchant_customer AS t (merchant, customer, txn_count, amount_sum, seen_female, seen_male)
+SELECT merchant, customer, txn_count, amount_sum, seen_female, seen_male FROM chunk_pair
+ON CONFLICT (merchant, customer) DO UPDATE SET
+    txn_count   = t.txn_count + EXCLUDED.txn_count,
+    amount_sum  = t.amount_sum + EXCLUDED.amount_sum,
+    seen_female = t.seen_female OR EXCLUDED.seen_female,
+    seen_male   = t.seen_male OR EXCLUDED.seen_male
+"""
+MERGE_MERCHANT = """
+INSERT INTO txn.merchant AS t (merchant, txn_count)
+SELECT merchant, sum(txn_count) FROM chunk_pair GROUP BY merchant
+ON CONFLICT (merchant) DO UPDATE SET txn_count = t.txn_count + EXCLUDED.txn_count
+"""
+COPY_QUARANTINE = (
+    "COPY txn.quarantine (source, chunk_index, row_number, reason, raw_line) FROM STDIN"
+)
+
+# Only merchants in this chunk can change state, so only they are judged: percentiles, counts
+# and genders of any other merchant are unchanged since the last chunk. Weights are static.
+DETECT = """
+WITH touched AS (SELECT DISTINCT merchant FROM chunk_pair),
+upgrade_cut AS (
+    SELECT mc.merchant,
+           percentile_cont(%(upgrade_count_percentile)s) WITHIN GROUP (ORDER BY mc.txn_count) AS count_cut,
+           percentile_cont(%(upgrade_weight_percentile)s) WITHIN GROUP (ORDER BY w.weight)
+               FILTER (WHERE w.weight IS NOT NULL) AS weight_cut
+    FROM touched t
+    JOIN txn.merchant m ON m.merchant = t.merchant AND m.txn_count > %(upgrade_min_merchant_txns)s
+    JOIN txn.merchant_customer mc ON mc.merchant = t.merchant
+    LEFT JOIN txn.customer_weight w ON w.merchant = mc.merchant AND w.customer = mc.customer
+    GROUP BY mc.merchant
+),
+candidate AS (
+    SELECT 'PatId1' AS pattern_id, 'UPGRADE' AS action_type, mc.customer, mc.merchant
+    FROM upgrade_cut u
+    JOIN txn.merchant_customer mc ON mc.merchant = u.merchant
+    JOIN txn.customer_weight w ON w.merchant = mc.merchant AND w.customer = mc.customer
+    WHERE mc.txn_count >= u.count_cut AND w.weight <= u.weight_cut
+  UNION ALL
+    SELECT 'PatId2', 'CHILD', mc.customer, mc.merchant
+    FROM chunk_pair p
+    JOIN txn.merchant_customer mc ON mc.merchant = p.merchant AND mc.customer = p.customer
+    WHERE mc.txn_count >= %(child_min_txns)s
+      AND mc.amount_sum < %(child_max_mean_amount)s * mc.txn_count  -- mean < cap, exactly
+  UNION ALL
+    SELECT 'PatId3', 'DEI-NEEDED', '', mc.merchant
+    FROM touched t JOIN txn.merchant_customer mc ON mc.merchant = t.merchant
+    GROUP BY mc.merchant
+    HAVING count(*) FILTER (WHERE mc.seen_female) > %(dei_min_female_customers)s
+       AND count(*) FILTER (WHERE mc.seen_female) < count(*) FILTER (WHERE mc.seen_male)
+),
+fresh AS (
+    SELECT c.* FROM candidate c
+    WHERE NOT EXISTS (
+        SELECT 1 FROM txn.detection d
+        WHERE d.pattern_id = c.pattern_id AND d.merchant = c.merchant AND d.customer = c.customer
+    )
+)
+INSERT INTO txn.detection (seq, chunk_index, pattern_id, action_type, customer, merchant, detected_at)
+SELECT %(first_seq)s + row_number() OVER (ORDER BY pattern_id, merchant, customer) - 1,
+       %(chunk_index)s, pattern_id, action_type, customer, merchant, %(detected_at)s
+FROM fresh
+RETURNING seq
+"""
+NEXT_SEQ = "SELECT coalesce(max(seq) + 1, 0) FROM txn.detection"
+RECORD_APPLIED = """
+INSERT INTO txn.applied_chunk
+    (chunk_index, content_md5, valid_rows, quarantined_rows, detections, detections_total, applied_at)
+VALUES (%(chunk_index)s, %(content_md5)s, %(valid_rows)s, %(quarantined_rows)s, %(detections)s,
+        %(detections_total)s, %(applied_at)s)
+"""
+DETECTIONS_OF_CHUNK = """
+SELECT seq, chunk_index, pattern_id, action_type, customer, merchant, detected_at
+FROM txn.detection WHERE chunk_index = %(chunk_index)s ORDER BY seq
+"""
+START_STREAM = """
+UPDATE txn.stream SET rules = %(rules)s, y_start_time = coalesce(y_start_time, %(now)s)
+WHERE stream_id = 1
+"""
+
+CREATE_WEIGHT_STAGE = """
+CREATE TEMP TABLE weight_stage (
+    customer text NOT NULL, merchant text NOT NULL, weight_sum numeric NOT NULL, weight_rows bigint NOT NULL
+) ON COMMIT DROP
+"""
+COPY_WEIGHT_STAGE = "COPY weight_stage (customer, merchant, weight_sum, weight_rows) FROM STDIN"
+INSERT_WEIGHTS = """
+INSERT INTO txn.customer_weight (merchant, customer, weight_sum, weight_rows)
+SELECT merchant, customer, weight_sum, weight_rows FROM weight_stage
+"""
+RECORD_WEIGHTS = """
+UPDATE txn.stream SET importance_md5 = %(md5)s, weights_loaded_at = %(now)s WHERE stream_id = 1
+"""
