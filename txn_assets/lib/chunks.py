@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 CHUNK_KEY_DIGITS = 6
-_CHUNK_FILE_RE = re.compile(r"^chunk-(\d{%d})\.csv$" % CHUNK_KEY_DIGITS)
+_CHUNK_FILE_RE = re.compile(rf"^chunk-(\d{{{CHUNK_KEY_DIGITS}}})\.csv$")
 
 
 def chunk_key(index: int) -> str:

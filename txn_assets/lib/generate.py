@@ -14,7 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-TRANSACTIONS_HEADER = "step,customer,age,gender,zipcodeOri,merchant,zipMerchant,category,amount,fraud"
+TRANSACTIONS_HEADER = (
+    "step,customer,age,gender,zipcodeOri,merchant,zipMerchant,category,amount,fraud"
+)
 IMPORTANCE_HEADER = "Source,Target,Weight,typeTrans,fraud"
 FULL_ROWS = 594_643
 CUSTOMERS = 4_112
@@ -90,9 +92,14 @@ def generate(out_dir: Path, rows: int = FULL_ROWS, seed: int = 42) -> GeneratedF
     out_dir.mkdir(parents=True, exist_ok=True)
 
     customers = np.array(_customer_ids(rng, CUSTOMERS, "C"))
-    genders = rng.choice(np.array(["F", "M", "E", "U"]), size=CUSTOMERS, p=[0.545, 0.448, 0.004, 0.003])
-    ages = rng.choice(np.array(["0", "1", "2", "3", "4", "5", "6", "U"]), size=CUSTOMERS,
-                      p=[0.004, 0.098, 0.315, 0.247, 0.184, 0.105, 0.045, 0.002])
+    genders = rng.choice(
+        np.array(["F", "M", "E", "U"]), size=CUSTOMERS, p=[0.545, 0.448, 0.004, 0.003]
+    )
+    ages = rng.choice(
+        np.array(["0", "1", "2", "3", "4", "5", "6", "U"]),
+        size=CUSTOMERS,
+        p=[0.004, 0.098, 0.315, 0.247, 0.184, 0.105, 0.045, 0.002],
+    )
     activity = rng.lognormal(0.0, 0.6, size=CUSTOMERS)
     spending = rng.lognormal(0.0, 0.22, size=CUSTOMERS)
 
@@ -129,9 +136,10 @@ def generate(out_dir: Path, rows: int = FULL_ROWS, seed: int = 42) -> GeneratedF
     tx_path = out_dir / "transactions.csv"
     imp_path = out_dir / "CustomerImportance.csv"
     categories = np.array([c[0] for c in CATEGORIES])
-    with tx_path.open("w", encoding="utf-8", newline="\n") as tx, imp_path.open(
-        "w", encoding="utf-8", newline="\n"
-    ) as imp:
+    with (
+        tx_path.open("w", encoding="utf-8", newline="\n") as tx,
+        imp_path.open("w", encoding="utf-8", newline="\n") as imp,
+    ):
         tx.write(TRANSACTIONS_HEADER + "\n")
         imp.write(IMPORTANCE_HEADER + "\n")
         tx_lines = []
@@ -141,8 +149,12 @@ def generate(out_dir: Path, rows: int = FULL_ROWS, seed: int = 42) -> GeneratedF
         merch, skip = merchants.tolist(), unweighted.tolist()
         cat_of_merchant = categories[merchant_category].tolist()
         for step, c, m, amount_value, flag in zip(
-            steps.tolist(), customer_of_row.tolist(), merchant_of_row.tolist(),
-            amounts.tolist(), fraud.tolist(), strict=True,
+            steps.tolist(),
+            customer_of_row.tolist(),
+            merchant_of_row.tolist(),
+            amounts.tolist(),
+            fraud.tolist(),
+            strict=True,
         ):
             cat = cat_of_merchant[m]
             amount = f"{amount_value:.2f}"

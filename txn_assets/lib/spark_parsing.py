@@ -128,11 +128,19 @@ def parse_transactions(lines: DataFrame) -> ParsedFile:
     amount = f[8].try_cast(MONEY)
     step = f[0].try_cast(IntegerType())
     reason = (
-        F.when(count != expected, F.concat(F.lit(f"expected {expected} fields, got "), count.cast("string")))
+        F.when(
+            count != expected,
+            F.concat(F.lit(f"expected {expected} fields, got "), count.cast("string")),
+        )
         .when(f[1] == "", F.lit("empty customer"))
         .when(f[5] == "", F.lit("empty merchant"))
-        .when(amount.isNull(), F.concat(F.lit("amount is not a number: "), F.coalesce(f[8], F.lit(""))))
-        .when(step.isNull(), F.concat(F.lit("step is not an integer: "), F.coalesce(f[0], F.lit(""))))
+        .when(
+            amount.isNull(),
+            F.concat(F.lit("amount is not a number: "), F.coalesce(f[8], F.lit(""))),
+        )
+        .when(
+            step.isNull(), F.concat(F.lit("step is not an integer: "), F.coalesce(f[0], F.lit("")))
+        )
     )
     typed = data.select(
         (F.col("line_number") - 1).alias("row_number"),
@@ -173,10 +181,16 @@ def parse_importance(lines: DataFrame) -> ParsedFile:
     data, count, f = _split(lines, expected)
     weight = f[2].try_cast(MONEY)
     reason = (
-        F.when(count != expected, F.concat(F.lit(f"expected {expected} fields, got "), count.cast("string")))
+        F.when(
+            count != expected,
+            F.concat(F.lit(f"expected {expected} fields, got "), count.cast("string")),
+        )
         .when(f[0] == "", F.lit("empty customer"))
         .when(f[1] == "", F.lit("empty merchant"))
-        .when(weight.isNull(), F.concat(F.lit("weight is not a number: "), F.coalesce(f[2], F.lit(""))))
+        .when(
+            weight.isNull(),
+            F.concat(F.lit("weight is not a number: "), F.coalesce(f[2], F.lit(""))),
+        )
     )
     typed = data.select(
         (F.col("line_number") - 1).alias("row_number"),

@@ -97,13 +97,41 @@ def start_postgres(data_dir: Path) -> PostgresServer:
         data_dir.mkdir(parents=True, exist_ok=True)
         if user:
             _make_reachable(data_dir, user)
-        _pg(["initdb", "-D", str(data_dir), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8",
-             "--locale=C", "--no-sync"], user)
+        _pg(
+            [
+                "initdb",
+                "-D",
+                str(data_dir),
+                "-U",
+                SUPERUSER,
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
+            user,
+        )
     port = free_port()
     options = f"-h 127.0.0.1 -p {port} -k {data_dir} -c fsync=on -c max_connections=200"
     try:
-        _pg(["pg_ctl", "-D", str(data_dir), "-w", "-t", "60", "-o", options,
-             "-l", str(data_dir / "server.log"), "start"], user, timeout=90)
+        _pg(
+            [
+                "pg_ctl",
+                "-D",
+                str(data_dir),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                options,
+                "-l",
+                str(data_dir / "server.log"),
+                "start",
+            ],
+            user,
+            timeout=90,
+        )
     except subprocess.CalledProcessError as err:
         log = (data_dir / "server.log").read_text(errors="replace")[-2000:]
         raise RuntimeError(f"PostgreSQL did not start in {data_dir}:\n{log}") from err

@@ -86,7 +86,9 @@ def file_md5(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _summarise(spark: SparkSession, path: str, transactions: bool) -> tuple[str | None, list[dict[str, Any]], list[dict[str, Any]]]:
+def _summarise(
+    spark: SparkSession, path: str, transactions: bool
+) -> tuple[str | None, list[dict[str, Any]], list[dict[str, Any]]]:
     lines = spark_parsing.read_lines(spark, path)
     if transactions:
         parsed = spark_parsing.parse_transactions(lines)
@@ -98,7 +100,9 @@ def _summarise(spark: SparkSession, path: str, transactions: bool) -> tuple[str 
     rows = spark_parsing.summarise(parsed, aggregate).toArrow().to_pylist()
     header = next((r["raw_line"] for r in rows if r["kind"] == "header"), None)
     aggregates = [r for r in rows if r["kind"] == "aggregate"]
-    quarantined = sorted((r for r in rows if r["kind"] == "quarantine"), key=lambda r: r["row_number"])
+    quarantined = sorted(
+        (r for r in rows if r["kind"] == "quarantine"), key=lambda r: r["row_number"]
+    )
     return header, aggregates, quarantined
 
 
@@ -113,9 +117,14 @@ def _copy(cur: psycopg.Cursor[Any], statement: str, rows: Iterable[Sequence[Any]
             copy.write_row(row)
 
 
-def _write_quarantine(cur: psycopg.Cursor[Any], source: str, chunk: int | None, rows: list[dict[str, Any]]) -> None:
-    _copy(cur, q.COPY_QUARANTINE,
-          ((source, chunk, r["row_number"], r["reason"], r["raw_line"]) for r in rows))
+def _write_quarantine(
+    cur: psycopg.Cursor[Any], source: str, chunk: int | None, rows: list[dict[str, Any]]
+) -> None:
+    _copy(
+        cur,
+        q.COPY_QUARANTINE,
+        ((source, chunk, r["row_number"], r["reason"], r["raw_line"]) for r in rows),
+    )
 
 
 def _reasons(rows: list[dict[str, Any]]) -> dict[str, int]:
@@ -132,7 +141,9 @@ def detections_of_chunk(conn: psycopg.Connection[Any], chunk_index: int) -> list
     return [Detection(*row) for row in rows]
 
 
-def _recorded(conn: psycopg.Connection[Any], chunk_index: int, content_md5: str) -> ChunkResult | None:
+def _recorded(
+    conn: psycopg.Connection[Any], chunk_index: int, content_md5: str
+) -> ChunkResult | None:
     row = conn.execute(q.APPLIED_CHUNK, {"chunk_index": chunk_index}).fetchone()
     if row is None:
         return None
@@ -191,45 +202,66 @@ def apply_chunk(
             return done
         _check_next(conn, chunk_index)
         if weights_loaded_at is None:
-            raise WeightsNotLoadedError("load CustomerImportance (the weights) before applying chunks")
+            raise WeightsNotLoadedError(
+                "load CustomerImportance (the weights) before applying chunks"
+            )
         fingerprint = rules.fingerprint()
         if stored_rules is not None and stored_rules != fingerprint:
-            raise RulesChangedError(f"this stream runs with rules {stored_rules}, offered {fingerprint}")
+            raise RulesChangedError(
+                f"this stream runs with rules {stored_rules}, offered {fingerprint}"
+            )
         now = clock()
         cur.execute(q.START_STREAM, {"rules": fingerprint, "now": now})
 
         cur.execute(q.CREATE_CHUNK_PAIR)
-        _copy(cur, q.COPY_CHUNK_PAIR, (
-            (r["merchant"], r["customer"], r["txn_count"], r["amount_sum"], r["seen_female"], r["seen_male"])
-            for r in aggregates
-        ))
+        _copy(
+            cur,
+            q.COPY_CHUNK_PAIR,
+            (
+                (
+                    r["merchant"],
+                    r["customer"],
+                    r["txn_count"],
+                    r["amount_sum"],
+                    r["seen_female"],
+                    r["seen_male"],
+                )
+                for r in aggregates
+            ),
+        )
         cur.execute(q.MERGE_MERCHANT_CUSTOMER)
         cur.execute(q.MERGE_MERCHANT)
         _write_quarantine(cur, "transactions", chunk_index, quarantined)
 
         first_seq = cur.execute(q.NEXT_SEQ).fetchone()[0]  # type: ignore[index]
-        cur.execute(q.DETECT, {
-            "upgrade_count_percentile": rules.upgrade_count_percentile,
-            "upgrade_weight_percentile": rules.upgrade_weight_percentile,
-            "upgrade_min_merchant_txns": rules.upgrade_min_merchant_txns,
-            "child_min_txns": rules.child_min_txns,
-            "child_max_mean_amount": rules.child_max_mean_amount,
-            "dei_min_female_customers": rules.dei_min_female_customers,
-            "first_seq": first_seq,
-            "chunk_index": chunk_index,
-            "detected_at": now,
-        })
+        cur.execute(
+            q.DETECT,
+            {
+                "upgrade_count_percentile": rules.upgrade_count_percentile,
+                "upgrade_weight_percentile": rules.upgrade_weight_percentile,
+                "upgrade_min_merchant_txns": rules.upgrade_min_merchant_txns,
+                "child_min_txns": rules.child_min_txns,
+                "child_max_mean_amount": rules.child_max_mean_amount,
+                "dei_min_female_customers": rules.dei_min_female_customers,
+                "first_seq": first_seq,
+                "chunk_index": chunk_index,
+                "detected_at": now,
+            },
+        )
         emitted = cur.rowcount
         valid_rows = sum(int(r["txn_count"]) for r in aggregates)
-        cur.execute(q.RECORD_APPLIED, {
-            "chunk_index": chunk_index,
-            "content_md5": content_md5,
-            "valid_rows": valid_rows,
-            "quarantined_rows": len(quarantined),
-            "detections": emitted,
-            "detections_total": first_seq + emitted,
-            "applied_at": now,
-        })
+        cur.execute(
+            q.RECORD_APPLIED,
+            {
+                "chunk_index": chunk_index,
+                "content_md5": content_md5,
+                "valid_rows": valid_rows,
+                "quarantined_rows": len(quarantined),
+                "detections": emitted,
+                "detections_total": first_seq + emitted,
+                "applied_at": now,
+            },
+        )
         detections = detections_of_chunk(conn, chunk_index)
     return ChunkResult(
         chunk_index=chunk_index,
@@ -270,10 +302,14 @@ def load_weights(
         if stream[3] is not None:  # loaded meanwhile by another process
             return load_weights(conn, spark, importance_path, importance_md5, clock)
         cur.execute(q.CREATE_WEIGHT_STAGE)
-        _copy(cur, q.COPY_WEIGHT_STAGE, (
-            (r["customer"], r["merchant"], r["weight_sum"], r["weight_rows"]) for r in aggregates
-        ))
+        _copy(
+            cur,
+            q.COPY_WEIGHT_STAGE,
+            ((r["customer"], r["merchant"], r["weight_sum"], r["weight_rows"]) for r in aggregates),
+        )
         cur.execute(q.INSERT_WEIGHTS)
         _write_quarantine(cur, "importance", None, quarantined)
         cur.execute(q.RECORD_WEIGHTS, {"md5": importance_md5, "now": clock()})
-    return WeightLoadResult(pairs=len(aggregates), quarantined_rows=len(quarantined), already_loaded=False)
+    return WeightLoadResult(
+        pairs=len(aggregates), quarantined_rows=len(quarantined), already_loaded=False
+    )

@@ -35,7 +35,9 @@ def migrate(conninfo: str) -> list[str]:
         try:
             conn.execute(_LEDGER)
             conn.commit()
-            done = {row[0] for row in conn.execute("SELECT version FROM public.txn_schema_migration")}
+            done = {
+                row[0] for row in conn.execute("SELECT version FROM public.txn_schema_migration")
+            }
             for version, name, sql_text in _migration_files():
                 if version in done:
                     continue

@@ -1,0 +1,45 @@
+# The two commands: `make run` (the main job on embedded defaults) and `make test` (everything).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.setup-stamp
+HOME_DIR ?= .state
+
+.PHONY: setup run dev test lint format bench clean
+
+setup: $(STAMP)
+
+# Re-installs only when the dependency declarations change: fast and idempotent otherwise.
+$(STAMP): pyproject.toml package.json package-lock.json
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ required"; exit 1; }
+	@java -version >/dev/null 2>&1 || { echo "Java 17 is required by PySpark (java not found)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/txn-assets run --home $(HOME_DIR)
+
+dev: setup
+	$(BIN)/txn-assets dev --home $(HOME_DIR)
+
+lint: setup
+	$(BIN)/ruff check txn_assets txn_assets_tests
+	$(BIN)/ruff format --check txn_assets txn_assets_tests
+	$(BIN)/mypy
+
+format: setup
+	$(BIN)/ruff check --fix txn_assets txn_assets_tests
+	$(BIN)/ruff format txn_assets txn_assets_tests
+
+# pytest exits 5 when it collects nothing; make treats any non-zero exit as failure.
+test: lint
+	$(BIN)/python -m pytest -p no:cacheprovider
+
+bench: setup
+	$(BIN)/python -m txn_assets.bench
+
+clean:
+	rm -rf $(VENV) node_modules $(HOME_DIR)

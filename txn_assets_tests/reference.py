@@ -1,0 +1,120 @@
+"""An independent, deliberately plain whole-history recomputation of the three patterns.
+
+It shares no code with the engine: it re-reads the raw files with the csv module, keeps the whole
+history in dictionaries, and implements percentile_cont's linear interpolation by hand. After each
+chunk it judges every pair and merchant from scratch.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections import defaultdict
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from txn_assets.lib.rules import DetectionRules
+
+
+def percentile_cont(values: list[float], fraction: float) -> float:
+    """PostgreSQL's percentile_cont: linear interpolation between the two nearest ranks."""
+    ordered = sorted(values)
+    position = fraction * (len(ordered) - 1)
+    low, high = math.floor(position), math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def _rows(path: Path) -> list[list[str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    return [[field.strip().strip("'").strip() for field in row] for row in rows[1:]]
+
+
+def _money(text: str) -> Decimal | None:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() else None
+
+
+def load_weights(importance: Path) -> dict[tuple[str, str], float]:
+    """w(c, m) = mean weight over all of the pair's usable rows."""
+    sums: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    for row in _rows(importance):
+        if len(row) != 5 or not row[0] or not row[1]:
+            continue
+        weight = _money(row[2])
+        if weight is None:
+            continue
+        sums[(row[0], row[1])] += weight
+        counts[(row[0], row[1])] += 1
+    return {key: float(sums[key] / counts[key]) for key in sums}
+
+
+class Reference:
+    """Whole-history state plus the set of detections emitted so far."""
+
+    def __init__(self, weights: dict[tuple[str, str], float], rules: DetectionRules) -> None:
+        self.weights = weights
+        self.rules = rules
+        self.count: dict[tuple[str, str], int] = defaultdict(int)
+        self.amount: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+        self.merchant_count: dict[str, int] = defaultdict(int)
+        self.female: dict[str, set[str]] = defaultdict(set)
+        self.male: dict[str, set[str]] = defaultdict(set)
+        self.emitted: set[tuple[str, str, str]] = set()
+
+    def add_chunk(self, path: Path) -> list[tuple[str, str, str]]:
+        """Fold a chunk file in; return the new detections (pattern, customer, merchant), sorted."""
+        for row in _rows(path):
+            if len(row) != 10 or not row[1] or not row[5]:
+                continue
+            amount = _money(row[8])
+            if amount is None or not row[0].lstrip("-").isdigit():
+                continue
+            customer, merchant, gender = row[1], row[5], row[3]
+            self.count[(customer, merchant)] += 1
+            self.amount[(customer, merchant)] += amount
+            self.merchant_count[merchant] += 1
+            if gender == "F":
+                self.female[merchant].add(customer)
+            if gender == "M":
+                self.male[merchant].add(customer)
+        holding = self._holding()
+        new = sorted(holding - self.emitted, key=lambda d: (d[0], d[2], d[1]))
+        self.emitted |= holding
+        return new
+
+    def _holding(self) -> set[tuple[str, str, str]]:
+        r = self.rules
+        found: set[tuple[str, str, str]] = set()
+        customers_of: dict[str, list[str]] = defaultdict(list)
+        for (customer, merchant), n in self.count.items():
+            customers_of[merchant].append(customer)
+            if (
+                n >= r.child_min_txns
+                and self.amount[(customer, merchant)] / n < r.child_max_mean_amount
+            ):
+                found.add(("PatId2", customer, merchant))
+        for merchant, customers in customers_of.items():
+            females, males = len(self.female[merchant]), len(self.male[merchant])
+            if females > r.dei_min_female_customers and females < males:
+                found.add(("PatId3", "", merchant))
+            if self.merchant_count[merchant] <= r.upgrade_min_merchant_txns:
+                continue
+            count_cut = percentile_cont(
+                [float(self.count[(c, merchant)]) for c in customers], r.upgrade_count_percentile
+            )
+            weighted = [
+                self.weights[(c, merchant)] for c in customers if (c, merchant) in self.weights
+            ]
+            if not weighted:
+                continue
+            weight_cut = percentile_cont(weighted, r.upgrade_weight_percentile)
+            for c in customers:
+                w = self.weights.get((c, merchant))
+                if w is not None and self.count[(c, merchant)] >= count_cut and w <= weight_cut:
+                    found.add(("PatId1", c, merchant))
+        return found
