@@ -1,0 +1,182 @@
+"""`txn-assets`: a thin front door over the library and the Dagster definitions."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_HOME = Path(".state")
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from txn_assets.lib.generate import generate
+
+    files = generate(Path(args.out), rows=args.rows, seed=args.seed)
+    print(f"wrote {files.rows} rows to {files.transactions} and {files.importance}")
+    return 0
+
+
+def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from txn_assets.stack import StackSettings
+
+    if bool(args.transactions) != bool(args.importance):
+        raise SystemExit("give both --transactions and --importance, or neither (generated data)")
+    return StackSettings(
+        home=Path(args.home),
+        transactions=Path(args.transactions) if args.transactions else None,
+        importance=Path(args.importance) if args.importance else None,
+        chunk_rows=args.chunk_rows,
+        store=args.store,
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    from txn_assets.runner import run_stream
+    from txn_assets.stack import local_stack
+
+    with local_stack(_settings(args)) as env:
+        started = time.monotonic()
+        final = run_stream(args.interval)
+        elapsed = time.monotonic() - started
+        where = Path(env["TXN_STORE_ROOT"]) / os.environ.get("TXN_OUTPUT_PREFIX", "detections")
+        print()
+        print(
+            f"done in {elapsed:.1f}s: {final.applied} chunks applied, {final.detections} detections "
+            f"in {final.files} files"
+        )
+        if env["TXN_STORE"] == "local":
+            print(f"detection files: {where}/*.csv")
+        print(
+            f"Dagster history: DAGSTER_HOME={env['DAGSTER_HOME']} (see it with `txn-assets dev --home {args.home}`)"
+        )
+    return 0
+
+
+def _produce(args: argparse.Namespace) -> int:
+    """Mechanism X alone, as its Dagster job (the environment comes from `run` or `dev`)."""
+    import dagster as dg
+
+    from txn_assets.definitions import defs
+
+    job = defs.resolve_job_def("mechanism_x_job")
+    config = {
+        "ops": {
+            "produce_chunks": {
+                "config": {"interval_seconds": args.interval, "max_chunks": args.max_chunks}
+            }
+        }
+    }
+    result = job.execute_in_process(instance=dg.DagsterInstance.get(), run_config=config)
+    return 0 if result.success else 1
+
+
+def _dev(args: argparse.Namespace) -> int:
+    from txn_assets.lib.services.spark_connect import start_spark_connect
+    from txn_assets.stack import PROJECT_ROOT, local_stack
+
+    with local_stack(_settings(args)) as env:
+        spark = None
+        if not args.classic_spark:
+            print("starting Spark Connect on loopback ...", flush=True)
+            spark = start_spark_connect(Path(env["TXN_HOME"]) / "spark")
+            os.environ["TXN_SPARK_REMOTE"] = spark.remote
+        command = [
+            sys.executable,
+            "-m",
+            "dagster",
+            "dev",
+            "-w",
+            str(PROJECT_ROOT / "workspace.yaml"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(args.port),
+        ]
+        print(
+            f"Dagster UI: http://127.0.0.1:{args.port}  (DAGSTER_HOME={env['DAGSTER_HOME']})",
+            flush=True,
+        )
+        try:
+            return subprocess.call(command, cwd=PROJECT_ROOT)
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            if spark:
+                spark.stop()
+
+
+def _add_stack_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--home", default=str(DEFAULT_HOME), help="all local state lives here (default .state/)"
+    )
+    parser.add_argument(
+        "--transactions", help="transactions.csv (default: generated under HOME/source)"
+    )
+    parser.add_argument("--importance", help="CustomerImportance.csv")
+    parser.add_argument("--chunk-rows", type=int, default=10_000)
+    parser.add_argument(
+        "--store",
+        choices=["local", "azure", "azurite"],
+        default="local",
+        help="local folder HOME/blob, Azure Blob (AZURE_* settings), or a local Azurite",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    parser = argparse.ArgumentParser(prog="txn-assets", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser(
+        "generate", help="write BankSim-shaped transactions.csv and CustomerImportance.csv"
+    )
+    gen.add_argument("--rows", type=int, default=594_643)
+    gen.add_argument("--seed", type=int, default=42)
+    gen.add_argument("--out", required=True)
+    gen.set_defaults(func=_generate)
+
+    run = sub.add_parser(
+        "run", help="run the stream end to end (X at one chunk per interval, Y keeping up)"
+    )
+    _add_stack_options(run)
+    run.add_argument(
+        "--interval",
+        type=float,
+        default=1.0,
+        help="seconds between chunks (0: as fast as possible)",
+    )
+    run.set_defaults(func=_run)
+
+    dev = sub.add_parser(
+        "dev", help="start the embedded services and `dagster dev` on the same home"
+    )
+    _add_stack_options(dev)
+    dev.add_argument("--port", type=int, default=3000)
+    dev.add_argument(
+        "--classic-spark",
+        action="store_true",
+        help="no Spark Connect: each run starts its own Spark",
+    )
+    dev.set_defaults(func=_dev)
+
+    produce = sub.add_parser(
+        "produce", help="Mechanism X only (used by `run`; needs the stack's environment)"
+    )
+    produce.add_argument("--interval", type=float, default=1.0)
+    produce.add_argument("--max-chunks", type=int, default=0)
+    produce.set_defaults(func=_produce)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,24 @@
+"""The code location: assembles the domains' definitions; nothing else lives here."""
+
+import dagster as dg
+
+from txn_assets.defs.detection.assets import apply_chunks, detection_files
+from txn_assets.defs.detection.jobs import mechanism_y_job
+from txn_assets.defs.detection.sensors import new_chunk_sensor
+from txn_assets.defs.ingestion.assets import mechanism_x_job, staged_chunk
+from txn_assets.defs.resources import resources_from_env
+from txn_assets.defs.source.assets import customer_weights, importance_file, transactions_file
+
+defs = dg.Definitions(
+    assets=[
+        transactions_file,
+        importance_file,
+        customer_weights,
+        staged_chunk,
+        apply_chunks,
+        detection_files,
+    ],
+    jobs=[mechanism_x_job, mechanism_y_job],
+    sensors=[new_chunk_sensor],
+    resources=resources_from_env(),
+)

@@ -1,0 +1,1 @@
+"""Dagster definitions, one folder per domain; txn_assets.definitions assembles them."""

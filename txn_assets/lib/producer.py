@@ -1,0 +1,246 @@
+"""Mechanism X's core: cut the next chunk of the source into the staging store, exactly once.
+
+Order of effects in a tick: read the rows, write the end-of-stream marker (if this chunk reaches
+the end of the file), write the chunk (create-only, atomic), then advance the position in
+PostgreSQL. A crash anywhere repeats the tick from the same position and re-cuts the same bytes,
+which the store finds identical: no gap, no duplicate. Writing the marker before the last chunk
+means a consumer that sees the last chunk always sees the marker too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from txn_assets.lib.chunks import chunk_file_name
+from txn_assets.lib.generate import TRANSACTIONS_HEADER
+from txn_assets.lib.sources.base import RangedSource, SourceChangedError, SourceIdentity
+from txn_assets.lib.stores.base import ObjectStore, PutOutcome
+
+STREAM_END_NAME = "_stream_end.json"
+READ_BLOCK = 1 << 20
+
+
+@dataclass(frozen=True)
+class StagedChunk:
+    """A chunk now in staging."""
+
+    index: int
+    key: str
+    rows: int
+    byte_start: int
+    byte_end: int
+    md5: str
+    is_last: bool
+    outcome: PutOutcome
+
+
+@dataclass(frozen=True)
+class StreamEnd:
+    """The end-of-stream marker: how many chunks the stream has in total."""
+
+    chunks: int
+    rows: int
+
+
+def staged_chunk_key(prefix: str, index: int) -> str:
+    """Where chunk `index` lives in the staging store."""
+    return f"{prefix.rstrip('/')}/{chunk_file_name(index)}"
+
+
+def stream_end_key(prefix: str) -> str:
+    """Where the end-of-stream marker lives in the staging store."""
+    return f"{prefix.rstrip('/')}/{STREAM_END_NAME}"
+
+
+def read_stream_end(store: ObjectStore, prefix: str) -> StreamEnd | None:
+    """The marker, once Mechanism X has reached the end of the source."""
+    key = stream_end_key(prefix)
+    if not store.exists(key):
+        return None
+    data = json.loads(store.get(key))
+    return StreamEnd(chunks=int(data["chunks"]), rows=int(data["rows"]))
+
+
+def _read_lines(
+    source: RangedSource, offset: int, size: int, count: int | None
+) -> tuple[bytes, int, int]:
+    """Up to `count` complete lines from offset (all to the end if None): (bytes, lines, end).
+
+    Ranges are read block by block; a line cut by a block boundary is carried into the next
+    block. A last line without a newline at the end of the file still counts as a line.
+    """
+    pieces: list[bytes] = []
+    lines = 0
+    position = offset
+    carry = b""
+    while position < size and (count is None or lines < count):
+        block = source.read_range(position, min(position + READ_BLOCK, size))
+        if not block:
+            raise OSError(f"short read at byte {position} of {size}: the source returned nothing")
+        position += len(block)
+        data = carry + block
+        cut = 0
+        while count is None or lines < count:
+            newline = data.find(b"\n", cut)
+            if newline < 0:
+                break
+            cut = newline + 1
+            lines += 1
+        pieces.append(data[:cut])
+        carry = data[cut:]
+        if count is not None and lines == count:
+            position -= len(carry)
+            carry = b""
+    if carry:  # the file ends without a newline
+        pieces.append(carry + b"\n")
+        lines += 1
+    return b"".join(pieces), lines, position
+
+
+_PRODUCER = "SELECT source_name, source_size, source_md5, chunk_rows, header, next_chunk, next_offset, next_row, ended FROM txn.producer WHERE stream_id = 1 FOR UPDATE"
+_START = """
+INSERT INTO txn.producer (source_name, source_size, source_md5, chunk_rows, header, next_chunk, next_offset, next_row)
+VALUES (%(name)s, %(size)s, %(md5)s, %(chunk_rows)s, %(header)s, 0, %(offset)s, 0)
+ON CONFLICT (stream_id) DO NOTHING
+"""
+_ADVANCE = """
+UPDATE txn.producer SET next_chunk = %(next_chunk)s, next_offset = %(next_offset)s,
+    next_row = %(next_row)s, ended = %(ended)s WHERE stream_id = 1
+"""
+_RECORD = """
+INSERT INTO txn.staged_chunk (chunk_index, byte_start, byte_end, first_row, rows, md5, staged_key)
+VALUES (%(index)s, %(start)s, %(end)s, %(first_row)s, %(rows)s, %(md5)s, %(key)s)
+ON CONFLICT (chunk_index) DO NOTHING
+"""
+
+
+def _start_stream(
+    conn: psycopg.Connection[Any], source: RangedSource, identity: SourceIdentity, chunk_rows: int
+) -> None:
+    header, lines, end = _read_lines(source, 0, identity.size, 1)
+    text = header.decode("utf-8").strip()
+    if lines != 1 or text != TRANSACTIONS_HEADER:
+        raise ValueError(
+            f"{identity.name}: expected the header {TRANSACTIONS_HEADER!r}, found {text!r}"
+        )
+    conn.execute(
+        _START,
+        {
+            "name": identity.name,
+            "size": identity.size,
+            "md5": identity.md5,
+            "chunk_rows": chunk_rows,
+            "header": text,
+            "offset": end,
+        },
+    )
+
+
+def _check_unchanged(row: tuple[Any, ...], identity: SourceIdentity, chunk_rows: int) -> None:
+    name, size, md5, stored_rows = row[0], row[1], row[2], row[3]
+    if (size, md5) != (identity.size, identity.md5):
+        raise SourceChangedError(
+            f"source {name} changed under the running stream (size {size} -> {identity.size}, "
+            f"md5 {md5} -> {identity.md5}); refusing to cut chunks that mix two files"
+        )
+    if stored_rows != chunk_rows:
+        raise ValueError(f"this stream cuts {stored_rows}-row chunks; {chunk_rows} was asked for")
+
+
+def cut_next_chunk(
+    conn: psycopg.Connection[Any],
+    source: RangedSource,
+    store: ObjectStore,
+    staging_prefix: str,
+    chunk_rows: int,
+) -> StagedChunk | None:
+    """Stage the next chunk; None once the whole source is staged."""
+    identity = source.identity()
+    with conn.transaction():
+        # The row lock makes two producers take turns instead of cutting the same chunk twice.
+        row = conn.execute(_PRODUCER).fetchone()
+        if row is None:
+            _start_stream(conn, source, identity, chunk_rows)
+            row = conn.execute(_PRODUCER).fetchone()
+            assert row is not None
+        _check_unchanged(row, identity, chunk_rows)
+        header, index, offset, first_row, ended = row[4], row[5], row[6], row[7], row[8]
+        if ended:
+            return None
+        body, rows, end = _read_lines(source, offset, identity.size, chunk_rows)
+        reached_end = end >= identity.size
+        if reached_end:
+            chunks = index + 1 if rows else index
+            marker = json.dumps({"chunks": chunks, "rows": first_row + rows}).encode()
+            store.put_new(stream_end_key(staging_prefix), marker)
+        staged = None
+        if rows:
+            data = header.encode("utf-8") + b"\n" + body
+            key = staged_chunk_key(staging_prefix, index)
+            outcome = store.put_new(key, data)
+            md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
+            conn.execute(
+                _RECORD,
+                {
+                    "index": index,
+                    "start": offset,
+                    "end": end,
+                    "first_row": first_row,
+                    "rows": rows,
+                    "md5": md5,
+                    "key": key,
+                },
+            )
+            staged = StagedChunk(index, key, rows, offset, end, md5, reached_end, outcome)
+        conn.execute(
+            _ADVANCE,
+            {
+                "next_chunk": index + (1 if rows else 0),
+                "next_offset": end,
+                "next_row": first_row + rows,
+                "ended": reached_end,
+            },
+        )
+    return staged
+
+
+def restage_chunk(
+    conn: psycopg.Connection[Any],
+    source: RangedSource,
+    store: ObjectStore,
+    staging_prefix: str,
+    index: int,
+) -> StagedChunk:
+    """Re-cut an already staged chunk from its recorded byte range (a rerun from the UI)."""
+    row = conn.execute(
+        "SELECT byte_start, byte_end, rows, md5 FROM txn.staged_chunk WHERE chunk_index = %s",
+        (index,),
+    ).fetchone()
+    producer = conn.execute(
+        "SELECT header, source_size, source_md5, source_name, chunk_rows FROM txn.producer"
+    ).fetchone()
+    conn.commit()
+    if row is None or producer is None:
+        raise ValueError(f"chunk {index} has not been staged yet; start Mechanism X to stage it")
+    _check_unchanged(
+        (producer[3], producer[1], producer[2], producer[4]), source.identity(), producer[4]
+    )
+    start, end, rows, md5 = row
+    body, lines, _ = _read_lines(source, start, end, None)
+    data = producer[0].encode("utf-8") + b"\n" + body
+    if lines != rows or hashlib.md5(data, usedforsecurity=False).hexdigest() != md5:
+        raise SourceChangedError(f"chunk {index} no longer matches its recorded bytes")
+    key = staged_chunk_key(staging_prefix, index)
+    outcome = store.put_new(key, data)
+    is_last = bool(
+        conn.execute("SELECT ended AND next_chunk = %s FROM txn.producer", (index + 1,)).fetchone()[
+            0
+        ]
+    )  # type: ignore[index]
+    conn.commit()
+    return StagedChunk(index, key, rows, start, end, md5, is_last, outcome)

@@ -1,0 +1,1 @@
+"""Sources of transactions.csv and CustomerImportance.csv, read by byte ranges."""

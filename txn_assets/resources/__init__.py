@@ -1,0 +1,1 @@
+"""Dagster resources: configuration and clients for PostgreSQL, Spark, stores and sources."""

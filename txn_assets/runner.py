@@ -1,0 +1,154 @@
+"""`txn-assets run`: the whole stream end to end, recorded in the Dagster instance.
+
+Mechanism X runs as its Dagster job in a child process (one chunk per interval). Mechanism Y is
+driven here by the same sensor the daemon would evaluate, and each tick's range run executes in
+this process, so one SparkSession serves every chunk. Every run and materialisation lands in the
+instance under HOME/dagster, where `dagster dev` (or `txn-assets dev`) shows them later.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import psycopg
+
+from txn_assets.lib.producer import read_stream_end
+
+POLL_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One line of progress: how far X and Y are."""
+
+    staged: int
+    applied: int
+    detections: int
+    files: int
+    total_chunks: int | None
+
+    @property
+    def lag(self) -> int:
+        return self.staged - self.applied
+
+    def line(self, elapsed: float) -> str:
+        total = f"/{self.total_chunks}" if self.total_chunks is not None else ""
+        return (
+            f"[{elapsed:6.1f}s] staged {self.staged}{total} | applied {self.applied} | lag {self.lag} "
+            f"| detections {self.detections} | files {self.files}"
+        )
+
+
+def _progress(database_url: str, stores: Any) -> Progress:
+    with psycopg.connect(database_url) as conn:
+        staged = conn.execute("SELECT count(*) FROM txn.staged_chunk").fetchone()[0]  # type: ignore[index]
+        applied = conn.execute("SELECT count(*) FROM txn.applied_chunk").fetchone()[0]  # type: ignore[index]
+        detections = conn.execute("SELECT count(*) FROM txn.detection").fetchone()[0]  # type: ignore[index]
+        files = conn.execute("SELECT count(*) FROM txn.detection_file").fetchone()[0]  # type: ignore[index]
+    end = read_stream_end(stores.staging(), stores.staging_prefix)
+    return Progress(staged, applied, detections, files, end.chunks if end else None)
+
+
+def _start_producer(interval: float, log_path: Path) -> subprocess.Popen[bytes]:
+    log = log_path.open("ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "txn_assets.cli", "produce", "--interval", str(interval)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=dict(os.environ),
+    )
+
+
+def _run_sensor_tick(
+    defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None
+) -> tuple[str | None, int]:
+    """Evaluate the real sensor once and execute what it requests; returns (cursor, runs)."""
+    from txn_assets.defs.detection.sensors import new_chunk_sensor
+
+    resources = defs.resources or {}
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources={"stores": resources["stores"]}
+    )
+    result = new_chunk_sensor(context)
+    if not isinstance(result, dg.SensorResult):
+        return cursor, 0
+    for request in result.dynamic_partitions_requests or []:
+        if isinstance(request, dg.AddDynamicPartitionsRequest):
+            instance.add_dynamic_partitions(
+                request.partitions_def_name, list(request.partition_keys)
+            )
+    job = defs.resolve_job_def("mechanism_y_job")
+    for run in result.run_requests or []:
+        outcome = job.execute_in_process(
+            instance=instance, tags=dict(run.tags), raise_on_error=True
+        )
+        if not outcome.success:
+            raise RuntimeError(f"Mechanism Y run {outcome.run_id} failed")
+    return result.cursor, len(result.run_requests or [])
+
+
+def _load_reference(defs: dg.Definitions, instance: dg.DagsterInstance) -> None:
+    from txn_assets.defs.source.assets import customer_weights, importance_file, transactions_file
+
+    resources = dict(defs.resources or {})
+    dg.materialize(
+        [customer_weights, importance_file, transactions_file],
+        selection=[customer_weights],
+        instance=instance,
+        resources=resources,
+    )
+
+
+def _initial_cursor(database_url: str) -> str | None:
+    with psycopg.connect(database_url) as conn:
+        last = conn.execute("SELECT max(chunk_index) FROM txn.applied_chunk").fetchone()[0]  # type: ignore[index]
+    return None if last is None else str(last)
+
+
+def run_stream(interval: float, say: Callable[[str], None] = print) -> Progress:
+    """Run X and Y until every chunk is applied and every detection is in a file."""
+    from txn_assets.definitions import defs
+    from txn_assets.resources.postgres import PostgresResource
+
+    instance = dg.DagsterInstance.get()
+    database_url = os.environ["TXN_DATABASE_URL"]
+    stores = (defs.resources or {})["stores"]
+    with PostgresResource(url=database_url).connect():
+        pass  # migrates the schema before the producer and the sensor look at it
+    started = time.monotonic()
+    say("loading CustomerImportance (weights) ...")
+    _load_reference(defs, instance)
+    producer = _start_producer(interval, Path(os.environ["TXN_HOME"]) / "producer.log")
+    cursor = _initial_cursor(database_url)
+    last_line = ""
+    try:
+        while True:
+            cursor, _ = _run_sensor_tick(defs, instance, cursor)
+            progress = _progress(database_url, stores)
+            line = progress.line(time.monotonic() - started)
+            if line.split("] ", 1)[1] != last_line:
+                say(line)
+                last_line = line.split("] ", 1)[1]
+            finished = (
+                progress.total_chunks is not None and progress.applied >= progress.total_chunks
+            )
+            code = producer.poll()
+            if code not in (None, 0):
+                raise RuntimeError(
+                    f"Mechanism X stopped with exit code {code}; see {Path(os.environ['TXN_HOME']) / 'producer.log'}"
+                )
+            if finished and code == 0:
+                return _progress(database_url, stores)
+            time.sleep(POLL_SECONDS)
+    finally:
+        if producer.poll() is None:
+            producer.terminate()
+            producer.wait(30)

@@ -1,0 +1,99 @@
+"""The embedded local stack: PostgreSQL, folders and environment for `txn-assets run|dev`.
+
+Everything lives under one home folder, so running again on the same home resumes the stream,
+and a later `dagster dev` on it shows the history.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import psycopg
+
+from txn_assets.lib.generate import generate
+from txn_assets.lib.services.postgres import ensure_database, start_postgres, stop_postgres
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    """What the local stack needs to know."""
+
+    home: Path
+    transactions: Path | None = None  # None: generated BankSim-shaped data under HOME/source
+    importance: Path | None = None
+    chunk_rows: int = 10_000
+    store: str = "local"  # local | azure | azurite
+
+
+def _with_database(url: str, name: str, scheme: str = "postgresql") -> str:
+    """The same server and credentials, another database (and optionally a SQLAlchemy scheme)."""
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    auth = quote(str(info.get("user", "postgres")), safe="")
+    if info.get("password"):
+        auth += ":" + quote(str(info["password"]), safe="")
+    return f"{scheme}://{auth}@{info.get('host', '127.0.0.1')}:{info.get('port', 5432)}/{name}"
+
+
+def _source_files(settings: StackSettings) -> tuple[Path, Path]:
+    if settings.transactions and settings.importance:
+        return settings.transactions.resolve(), settings.importance.resolve()
+    folder = settings.home / "source"
+    tx, imp = folder / "transactions.csv", folder / "CustomerImportance.csv"
+    if not (tx.exists() and imp.exists()):
+        print(f"generating the full-size BankSim-shaped data set in {folder} ...", flush=True)
+        generate(folder)
+    return tx.resolve(), imp.resolve()
+
+
+def _dagster_home(home: Path) -> Path:
+    dagster_home = home / "dagster"
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+    return dagster_home.resolve()
+
+
+@contextmanager
+def local_stack(settings: StackSettings) -> Iterator[dict[str, str]]:
+    """Start what the home needs, export the settings to the environment, stop it afterwards."""
+    home = settings.home.resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        admin_url = os.environ.get("DATABASE_URL")
+        if not admin_url:
+            data_dir = home / "postgres"
+            server = start_postgres(data_dir)
+            stack.callback(stop_postgres, data_dir)
+            admin_url = server.url()
+        ensure_database(admin_url, "txn")
+        ensure_database(admin_url, "dagster")
+        transactions, importance = _source_files(settings)
+        env = {
+            "TXN_HOME": str(home),
+            "TXN_DATABASE_URL": _with_database(admin_url, "txn"),
+            "TXN_DAGSTER_PG_URL": _with_database(
+                admin_url, "dagster", scheme="postgresql+psycopg2"
+            ),
+            "DAGSTER_HOME": str(_dagster_home(home)),
+            "TXN_TRANSACTIONS_PATH": str(transactions),
+            "TXN_IMPORTANCE_PATH": str(importance),
+            "TXN_CHUNK_ROWS": str(settings.chunk_rows),
+            "TXN_STORE": "local" if settings.store == "local" else "azure",
+            "TXN_STORE_ROOT": str(home / "blob"),
+            "TXN_SCRATCH_DIR": str(home / "scratch"),
+        }
+        if settings.store == "azurite":
+            from txn_assets.lib.services.azurite import start_azurite
+
+            azurite = start_azurite(home / "azurite")
+            stack.callback(azurite.stop)
+            env.update(azurite.environment())
+        os.environ.update(env)
+        yield env
