@@ -23,6 +23,8 @@ import psycopg
 from txn_assets.lib.producer import read_stream_end
 
 POLL_SECONDS = 0.5
+# Progress lines are the console output of `run`; Dagster's own events go to the instance.
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 @dataclass(frozen=True)

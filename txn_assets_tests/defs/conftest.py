@@ -1,0 +1,66 @@
+"""Dagster-level fixtures: a real (temporary) instance and resources on the test's services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from txn_assets.defs.detection.assets import apply_chunks, detection_files
+from txn_assets.defs.ingestion.assets import staged_chunk
+from txn_assets.defs.source.assets import customer_weights, importance_file, transactions_file
+from txn_assets.lib.generate import generate
+from txn_assets.lib.producer import cut_next_chunk
+from txn_assets.resources.postgres import PostgresResource
+from txn_assets.resources.rules import RulesResource
+from txn_assets.resources.sources import SourceResource
+from txn_assets.resources.spark import SparkResource
+from txn_assets.resources.stores import StoreResource
+
+ALL_ASSETS = [transactions_file, importance_file, customer_weights, staged_chunk, apply_chunks, detection_files]
+# Scaled to 6,000 rows in 1,000-row chunks so that every pattern can fire.
+SMALL_RULES = dict(upgrade_min_merchant_txns=1_500, child_min_txns=5, dei_min_female_customers=10)
+
+
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as test_instance:
+        yield test_instance
+
+
+@pytest.fixture
+def source_files(tmp_path):
+    return generate(tmp_path / "source", rows=6_000, seed=21)
+
+
+@pytest.fixture
+def resources(database_url, tmp_path, source_files, spark) -> dict[str, Any]:
+    return {
+        "postgres": PostgresResource(url=database_url),
+        "spark": SparkResource(),
+        "stores": StoreResource(root=str(tmp_path / "blob"), scratch_dir=str(tmp_path / "scratch")),
+        "source": SourceResource(
+            transactions_path=str(source_files.transactions),
+            importance_path=str(source_files.importance),
+            chunk_rows=1_000,
+        ),
+        "rules": RulesResource(**SMALL_RULES),
+    }
+
+
+def stage_chunks(resources: dict[str, Any], count: int) -> list[int]:
+    """Mechanism X's core, called directly: stage the next `count` chunks."""
+    stores, source = resources["stores"], resources["source"]
+    staged = []
+    with resources["postgres"].connect() as conn:
+        for _ in range(count):
+            chunk = cut_next_chunk(conn, source.transactions(), stores.staging(), stores.staging_prefix, source.chunk_rows)
+            assert chunk is not None
+            staged.append(chunk.index)
+    return staged
+
+
+def load_weights_asset(instance: dg.DagsterInstance, resources: dict[str, Any]) -> None:
+    result = dg.materialize(ALL_ASSETS, selection=[customer_weights], instance=instance, resources=resources)
+    assert result.success

@@ -1,0 +1,35 @@
+"""The code location loads: a broken import or wiring fails here first."""
+
+import dagster as dg
+
+from txn_assets.definitions import defs
+
+
+def test_definitions_load_with_every_job_sensor_and_asset():
+    graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert keys == {"transactions_file", "importance_file", "customer_weights", "staged_chunk",
+                    "pattern_state", "chunk_detections", "detection_files"}
+    for name in ("mechanism_x_job", "mechanism_y_job"):
+        assert defs.resolve_job_def(name).name == name
+    assert defs.resolve_sensor_def("new_chunk_sensor").job_name == "mechanism_y_job"
+
+
+def test_lineage_runs_from_the_source_to_the_detection_files():
+    graph = defs.resolve_asset_graph()
+    parents = {k.to_user_string(): {p.to_user_string() for p in graph.get(k).parent_keys}
+               for k in graph.get_all_asset_keys()}
+    assert parents["staged_chunk"] == {"transactions_file"}
+    assert parents["customer_weights"] == {"importance_file"}
+    assert parents["pattern_state"] == {"staged_chunk", "customer_weights"}
+    assert parents["chunk_detections"] == {"pattern_state"}
+    assert parents["detection_files"] == {"chunk_detections"}
+
+
+def test_chunk_assets_share_one_dynamic_partitioning_and_run_ranges_in_one_run():
+    graph = defs.resolve_asset_graph()
+    for name in ("staged_chunk", "pattern_state", "chunk_detections", "detection_files"):
+        node = graph.get(dg.AssetKey(name))
+        assert isinstance(node.partitions_def, dg.DynamicPartitionsDefinition)
+        assert node.partitions_def.name == "chunks"
+        assert node.backfill_policy == dg.BackfillPolicy.single_run()
