@@ -68,7 +68,8 @@ def _produce(args: argparse.Namespace) -> int:
             "produce_chunks": {
                 "config": {"interval_seconds": args.interval, "max_chunks": args.max_chunks}
             }
-        }
+        },
+        "loggers": {"console": {"config": {"log_level": "INFO"}}},
     }
     result = job.execute_in_process(instance=dg.DagsterInstance.get(), run_config=config)
     return 0 if result.success else 1

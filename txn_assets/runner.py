@@ -90,7 +90,7 @@ def _run_sensor_tick(
     job = defs.resolve_job_def("mechanism_y_job")
     for run in result.run_requests or []:
         outcome = job.execute_in_process(
-            instance=instance, tags=dict(run.tags), raise_on_error=True
+            instance=instance, tags=dict(run.tags), run_config=QUIET, raise_on_error=True
         )
         if not outcome.success:
             raise RuntimeError(f"Mechanism Y run {outcome.run_id} failed")
@@ -106,6 +106,7 @@ def _load_reference(defs: dg.Definitions, instance: dg.DagsterInstance) -> None:
         selection=[customer_weights],
         instance=instance,
         resources=resources,
+        run_config=QUIET,
     )
 
 

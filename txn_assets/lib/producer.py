@@ -237,10 +237,9 @@ def restage_chunk(
         raise SourceChangedError(f"chunk {index} no longer matches its recorded bytes")
     key = staged_chunk_key(staging_prefix, index)
     outcome = store.put_new(key, data)
-    is_last = bool(
-        conn.execute("SELECT ended AND next_chunk = %s FROM txn.producer", (index + 1,)).fetchone()[
-            0
-        ]
-    )  # type: ignore[index]
+    last = conn.execute(
+        "SELECT ended AND next_chunk = %s FROM txn.producer", (index + 1,)
+    ).fetchone()
+    is_last = bool(last and last[0])
     conn.commit()
     return StagedChunk(index, key, rows, start, end, md5, is_last, outcome)

@@ -18,7 +18,14 @@ from txn_assets.resources.sources import SourceResource
 from txn_assets.resources.spark import SparkResource
 from txn_assets.resources.stores import StoreResource
 
-ALL_ASSETS = [transactions_file, importance_file, customer_weights, staged_chunk, apply_chunks, detection_files]
+ALL_ASSETS = [
+    transactions_file,
+    importance_file,
+    customer_weights,
+    staged_chunk,
+    apply_chunks,
+    detection_files,
+]
 # Scaled to 6,000 rows in 1,000-row chunks so that every pattern can fire.
 SMALL_RULES = dict(upgrade_min_merchant_txns=1_500, child_min_txns=5, dei_min_female_customers=10)
 
@@ -55,12 +62,20 @@ def stage_chunks(resources: dict[str, Any], count: int) -> list[int]:
     staged = []
     with resources["postgres"].connect() as conn:
         for _ in range(count):
-            chunk = cut_next_chunk(conn, source.transactions(), stores.staging(), stores.staging_prefix, source.chunk_rows)
+            chunk = cut_next_chunk(
+                conn,
+                source.transactions(),
+                stores.staging(),
+                stores.staging_prefix,
+                source.chunk_rows,
+            )
             assert chunk is not None
             staged.append(chunk.index)
     return staged
 
 
 def load_weights_asset(instance: dg.DagsterInstance, resources: dict[str, Any]) -> None:
-    result = dg.materialize(ALL_ASSETS, selection=[customer_weights], instance=instance, resources=resources)
+    result = dg.materialize(
+        ALL_ASSETS, selection=[customer_weights], instance=instance, resources=resources
+    )
     assert result.success

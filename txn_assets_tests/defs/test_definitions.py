@@ -8,8 +8,15 @@ from txn_assets.definitions import defs
 def test_definitions_load_with_every_job_sensor_and_asset():
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert keys == {"transactions_file", "importance_file", "customer_weights", "staged_chunk",
-                    "pattern_state", "chunk_detections", "detection_files"}
+    assert keys == {
+        "transactions_file",
+        "importance_file",
+        "customer_weights",
+        "staged_chunk",
+        "pattern_state",
+        "chunk_detections",
+        "detection_files",
+    }
     for name in ("mechanism_x_job", "mechanism_y_job"):
         assert defs.resolve_job_def(name).name == name
     assert defs.resolve_sensor_def("new_chunk_sensor").job_name == "mechanism_y_job"
@@ -17,8 +24,10 @@ def test_definitions_load_with_every_job_sensor_and_asset():
 
 def test_lineage_runs_from_the_source_to_the_detection_files():
     graph = defs.resolve_asset_graph()
-    parents = {k.to_user_string(): {p.to_user_string() for p in graph.get(k).parent_keys}
-               for k in graph.get_all_asset_keys()}
+    parents = {
+        k.to_user_string(): {p.to_user_string() for p in graph.get(k).parent_keys}
+        for k in graph.get_all_asset_keys()
+    }
     assert parents["staged_chunk"] == {"transactions_file"}
     assert parents["customer_weights"] == {"importance_file"}
     assert parents["pattern_state"] == {"staged_chunk", "customer_weights"}

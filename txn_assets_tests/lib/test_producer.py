@@ -66,7 +66,9 @@ def test_restart_resumes_at_the_next_chunk(conn, source_file, store, database_ur
     assert second.byte_start == first.byte_end
 
 
-def test_crash_after_writing_before_commit_restages_identical_bytes(conn, source_file, store, monkeypatch):
+def test_crash_after_writing_before_commit_restages_identical_bytes(
+    conn, source_file, store, monkeypatch
+):
     real_put = store.put_new
 
     def put_then_crash(key, data):

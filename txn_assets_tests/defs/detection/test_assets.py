@@ -4,7 +4,10 @@ import csv
 import io
 
 import dagster as dg
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
 
 from txn_assets.defs.detection.assets import apply_chunks, detection_files
 from txn_assets.lib.rules import DetectionRules
@@ -16,8 +19,10 @@ from txn_assets_tests.reference import Reference, load_weights
 
 def _materialise_range(instance, resources, first, last):
     return dg.materialize(
-        ALL_ASSETS, selection=dg.AssetSelection.assets(apply_chunks, detection_files),
-        instance=instance, resources=resources,
+        ALL_ASSETS,
+        selection=dg.AssetSelection.assets(apply_chunks, detection_files),
+        instance=instance,
+        resources=resources,
         tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
     )
 
@@ -29,22 +34,34 @@ def _prepare(instance, resources, chunks):
 
 
 def _state(conn):
-    snap = {t: conn.execute(f"SELECT * FROM txn.{t} ORDER BY 1").fetchall()
-            for t in ("merchant_customer", "applied_chunk", "detection", "detection_file", "quarantine")}
+    snap = {
+        t: conn.execute(f"SELECT * FROM txn.{t} ORDER BY 1").fetchall()
+        for t in ("merchant_customer", "applied_chunk", "detection", "detection_file", "quarantine")
+    }
     conn.commit()
     return snap
 
 
-def test_a_range_run_applies_its_chunks_in_order_and_matches_the_reference(instance, resources, source_files, tmp_path):
+def test_a_range_run_applies_its_chunks_in_order_and_matches_the_reference(
+    instance, resources, source_files, tmp_path
+):
     _prepare(instance, resources, 6)
     result = _materialise_range(instance, resources, "000000", "000005")
     assert result.success
     with resources["postgres"].connect() as conn:
-        applied = conn.execute("SELECT chunk_index FROM txn.applied_chunk ORDER BY applied_at, chunk_index").fetchall()
-        detections = conn.execute("SELECT pattern_id, customer, merchant FROM txn.detection ORDER BY seq").fetchall()
+        applied = conn.execute(
+            "SELECT chunk_index FROM txn.applied_chunk ORDER BY applied_at, chunk_index"
+        ).fetchall()
+        detections = conn.execute(
+            "SELECT pattern_id, customer, merchant FROM txn.detection ORDER BY seq"
+        ).fetchall()
     assert [r[0] for r in applied] == [0, 1, 2, 3, 4, 5]
     reference = Reference(load_weights(source_files.importance), DetectionRules(**SMALL_RULES))
-    expected = [d for c in cut_chunks(source_files.transactions, 1_000, tmp_path / "ref") for d in reference.add_chunk(c)]
+    expected = [
+        d
+        for c in cut_chunks(source_files.transactions, 1_000, tmp_path / "ref")
+        for d in reference.add_chunk(c)
+    ]
     assert [tuple(d) for d in detections] == expected
     assert {d[0] for d in expected} == {"PatId1", "PatId2", "PatId3"}
     materialised = instance.get_materialized_partitions(dg.AssetKey("pattern_state"))
@@ -63,7 +80,10 @@ def test_the_last_chunk_flushes_every_detection_into_files_of_50(instance, resou
     with resources["postgres"].connect() as conn:
         total = conn.execute("SELECT count(*) FROM txn.detection").fetchone()[0]
     assert len(rows) == total > 50
-    sizes = [len(list(csv.reader(io.StringIO(output.get(k).decode())))) - 1 for k in output.list_keys("detections")]
+    sizes = [
+        len(list(csv.reader(io.StringIO(output.get(k).decode())))) - 1
+        for k in output.list_keys("detections")
+    ]
     assert all(s == 50 for s in sizes[:-1]) and 0 < sizes[-1] <= 50
 
 
@@ -72,8 +92,13 @@ def test_rerunning_a_partition_changes_nothing(instance, resources):
     assert _materialise_range(instance, resources, "000000", "000002").success
     with resources["postgres"].connect() as conn:
         before = _state(conn)
-    rerun = dg.materialize(ALL_ASSETS, selection=dg.AssetSelection.assets(apply_chunks, detection_files),
-                           instance=instance, resources=resources, partition_key="000001")
+    rerun = dg.materialize(
+        ALL_ASSETS,
+        selection=dg.AssetSelection.assets(apply_chunks, detection_files),
+        instance=instance,
+        resources=resources,
+        partition_key="000001",
+    )
     assert rerun.success
     with resources["postgres"].connect() as conn:
         assert _state(conn) == before
@@ -84,4 +109,6 @@ def test_two_ranges_in_sequence_equal_one_range(instance, resources):
     assert _materialise_range(instance, resources, "000000", "000001").success
     assert _materialise_range(instance, resources, "000002", "000003").success
     with resources["postgres"].connect() as conn:
-        assert [r[0] for r in conn.execute("SELECT chunk_index FROM txn.applied_chunk ORDER BY 1")] == [0, 1, 2, 3]
+        assert [
+            r[0] for r in conn.execute("SELECT chunk_index FROM txn.applied_chunk ORDER BY 1")
+        ] == [0, 1, 2, 3]

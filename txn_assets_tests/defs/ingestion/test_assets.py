@@ -8,15 +8,22 @@ from txn_assets_tests.defs.conftest import ALL_ASSETS
 
 def _produce(instance, resources, max_chunks):
     defs = dg.Definitions(jobs=[mechanism_x_job], resources=resources)
-    config = {"ops": {"produce_chunks": {"config": {"interval_seconds": 0, "max_chunks": max_chunks}}}}
-    return defs.resolve_job_def("mechanism_x_job").execute_in_process(instance=instance, run_config=config)
+    config = {
+        "ops": {"produce_chunks": {"config": {"interval_seconds": 0, "max_chunks": max_chunks}}}
+    }
+    return defs.resolve_job_def("mechanism_x_job").execute_in_process(
+        instance=instance, run_config=config
+    )
 
 
 def test_producer_stages_chunks_adds_partitions_and_records_materialisations(instance, resources):
     assert _produce(instance, resources, 2).output_for_node("produce_chunks") == 2
     assert instance.get_dynamic_partitions("chunks") == ["000000", "000001"]
     assert instance.get_materialized_partitions(dg.AssetKey("staged_chunk")) == {"000000", "000001"}
-    assert resources["stores"].staging().list_keys("staging") == ["staging/chunk-000000.csv", "staging/chunk-000001.csv"]
+    assert resources["stores"].staging().list_keys("staging") == [
+        "staging/chunk-000000.csv",
+        "staging/chunk-000001.csv",
+    ]
 
 
 def test_producer_resumes_after_a_restart_and_stops_at_the_end(instance, resources):
@@ -29,8 +36,13 @@ def test_producer_resumes_after_a_restart_and_stops_at_the_end(instance, resourc
 def test_rematerialising_a_staged_chunk_rewrites_identical_bytes(instance, resources):
     _produce(instance, resources, 2)
     before = resources["stores"].staging().get("staging/chunk-000001.csv")
-    result = dg.materialize(ALL_ASSETS, selection=["staged_chunk"], partition_key="000001",
-                            instance=instance, resources=resources)
+    result = dg.materialize(
+        ALL_ASSETS,
+        selection=["staged_chunk"],
+        partition_key="000001",
+        instance=instance,
+        resources=resources,
+    )
     assert result.success
     (event,) = result.get_asset_materialization_events()
     assert event.materialization.metadata["outcome"].value == "identical"
@@ -39,6 +51,12 @@ def test_rematerialising_a_staged_chunk_rewrites_identical_bytes(instance, resou
 
 def test_staging_a_chunk_out_of_turn_fails_clearly(instance, resources):
     instance.add_dynamic_partitions("chunks", ["000003"])
-    result = dg.materialize(ALL_ASSETS, selection=["staged_chunk"], partition_key="000003",
-                            instance=instance, resources=resources, raise_on_error=False)
+    result = dg.materialize(
+        ALL_ASSETS,
+        selection=["staged_chunk"],
+        partition_key="000003",
+        instance=instance,
+        resources=resources,
+        raise_on_error=False,
+    )
     assert not result.success
