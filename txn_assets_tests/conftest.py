@@ -73,3 +73,60 @@ def spark() -> Any:
 def scratch(tmp_path: Path) -> Path:
     """A per-test folder for files the test writes."""
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[Any]:
+    """A real Azurite Blob service (npm azurite, pinned in package.json) for the whole session."""
+    from txn_assets.lib.services.azurite import start_azurite
+
+    server = start_azurite()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def azure_store_resource(azurite: Any, tmp_path: Path) -> Any:
+    """A StoreResource on Azurite with containers unique to the test."""
+    from txn_assets.lib.services.azurite import ACCOUNT_KEY
+    from txn_assets.resources.stores import StoreResource
+
+    suffix = uuid.uuid4().hex[:10]
+    return StoreResource(
+        kind="azure",
+        account_url=azurite.account_url,
+        account_key=ACCOUNT_KEY,
+        staging_container=f"staging-{suffix}",
+        output_container=f"output-{suffix}",
+        scratch_dir=str(tmp_path / "scratch"),
+    )
+
+
+@pytest.fixture(scope="session")
+def service_account_key() -> tuple[str, bytes]:
+    """A locally generated service-account key: (JSON content, public key PEM)."""
+    import json
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption()).decode()
+    public_pem = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                               serialization.PublicFormat.SubjectPublicKeyInfo)
+    info = {"type": "service_account", "project_id": "txn-assets-test", "private_key_id": "k1",
+            "private_key": private_pem, "client_email": "stream@txn-assets-test.iam.gserviceaccount.com",
+            "client_id": "1", "token_uri": "https://oauth2.googleapis.com/token"}
+    return json.dumps(info), public_pem
+
+
+@pytest.fixture
+def drive_server(service_account_key: tuple[str, bytes]) -> Iterator[Any]:
+    """A Drive-v3-compatible server on loopback (the fake at Google's edge)."""
+    from txn_assets_tests.drive_server import DriveTestServer
+
+    with DriveTestServer(service_account_key[1]) as server:
+        yield server

@@ -39,9 +39,9 @@ def resources_from_env() -> dict[str, Any]:
             account_url=_env("AZURE_STORAGE_ACCOUNT_URL"),
             account_key=_secret("AZURE_STORAGE_KEY"),
             sas_token=_secret("AZURE_STORAGE_SAS_TOKEN"),
-            connection_string=_secret("AZURE_STORAGE_CONNECTION_STRING"),
             staging_container=_env("TXN_STAGING_CONTAINER", "staging"),
             output_container=_env("TXN_OUTPUT_CONTAINER", "output"),
+            spark_reads_abfss=_env("TXN_SPARK_READS_ABFSS", "false").lower() == "true",
         ),
         "source": SourceResource(
             kind=_env("TXN_SOURCE", "local"),

@@ -8,11 +8,11 @@ from txn_assets.lib.stores.base import ObjectConflictError, PutOutcome
 from txn_assets.lib.stores.local import LocalFolderStore
 
 
-@pytest.fixture(params=["local"])
+@pytest.fixture(params=["local", "azurite"])
 def store(request, tmp_path):
     if request.param == "local":
         return LocalFolderStore(tmp_path / "root")
-    raise AssertionError(request.param)
+    return request.getfixturevalue("azure_store_resource").staging()
 
 
 def test_put_new_creates_then_treats_identical_bytes_as_done(store):
@@ -45,3 +45,22 @@ def test_local_copy_has_the_objects_bytes(store, tmp_path):
     store.put_new("staging/c.csv", b"hello")
     with store.local_copy("staging/c.csv", tmp_path / "scratch") as path:
         assert path.read_bytes() == b"hello"
+
+
+def test_azure_store_writes_real_blobs_in_the_configured_container(azure_store_resource):
+    staging = azure_store_resource.staging()
+    staging.put_new("staging/chunk-000000.csv", b"rows")
+    assert staging.uri("staging/chunk-000000.csv").endswith(
+        f"/{azure_store_resource.staging_container}/staging/chunk-000000.csv"
+    )
+    assert azure_store_resource.output().list_keys("staging") == []
+
+
+def test_abfss_paths_are_a_configuration_switch(azure_store_resource):
+    assert azure_store_resource.spark_path("staging/c.csv") is None
+    switched = azure_store_resource.model_copy(
+        update={"spark_reads_abfss": True, "account_url": "https://acct.blob.core.windows.net"}
+    )
+    assert switched.spark_path("staging/c.csv") == (
+        f"abfss://{azure_store_resource.staging_container}@acct.dfs.core.windows.net/staging/c.csv"
+    )

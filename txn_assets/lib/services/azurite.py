@@ -1,0 +1,87 @@
+"""A local Azurite (Azure Blob emulator from npm), for tests and `txn-assets dev --store azurite`."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from txn_assets.lib.services.ports import free_port, wait_for_port
+
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+# Azurite's fixed development account; its key is public, documented emulator data, not a secret.
+ACCOUNT = "devstoreaccount1"
+ACCOUNT_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+
+@dataclass
+class AzuriteServer:
+    """A running Azurite Blob service on loopback."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+
+    @property
+    def account_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/{ACCOUNT}"
+
+    def environment(self) -> dict[str, str]:
+        """The settings that point the Azure store at this emulator."""
+        return {
+            "TXN_STORE": "azure",
+            "AZURE_STORAGE_ACCOUNT_URL": self.account_url,
+            "AZURE_STORAGE_KEY": ACCOUNT_KEY,
+        }
+
+    def stop(self) -> None:
+        """Terminate Azurite and wait for it."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+
+def azurite_binary() -> Path:
+    """azurite-blob as `npm ci` installed it from package.json (make setup)."""
+    path = PROJECT_ROOT / "node_modules" / ".bin" / "azurite-blob"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} is missing: run `make setup` (npm ci installs the pinned azurite)"
+        )
+    return path
+
+
+def start_azurite(location: Path | None = None) -> AzuriteServer:
+    """Start Azurite's Blob service on a free loopback port; in memory unless a location is given."""
+    port = free_port()
+    command = [
+        str(azurite_binary()),
+        "--blobHost",
+        "127.0.0.1",
+        "--blobPort",
+        str(port),
+        "--disableTelemetry",
+        "--skipApiVersionCheck",
+        "--silent",
+    ]
+    # --inMemoryPersistence and --location cannot be combined.
+    if location is None:
+        command.append("--inMemoryPersistence")
+    else:
+        location.mkdir(parents=True, exist_ok=True)
+        command += ["--location", str(location)]
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    server = AzuriteServer(process, port)
+    try:
+        wait_for_port(port, 60)
+    except TimeoutError:
+        server.stop()
+        raise
+    return server
