@@ -31,6 +31,7 @@ def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         importance=Path(args.importance) if args.importance else None,
         chunk_rows=args.chunk_rows,
         store=args.store,
+        source=args.source,
     )
 
 
@@ -50,6 +51,11 @@ def _run(args: argparse.Namespace) -> int:
         )
         if env["TXN_STORE"] == "local":
             print(f"detection files: {where}/*.csv")
+        else:
+            from txn_assets.definitions import defs
+
+            stores = (defs.resources or {})["stores"].process_config_and_initialize()
+            print(f"detection files: {stores.output().uri(stores.output_prefix)}/*.csv")
         print(
             f"Dagster history: DAGSTER_HOME={env['DAGSTER_HOME']} (see it with `txn-assets dev --home {args.home}`)"
         )
@@ -124,6 +130,12 @@ def _add_stack_options(parser: argparse.ArgumentParser) -> None:
         choices=["local", "azure", "azurite"],
         default="local",
         help="local folder HOME/blob, Azure Blob (AZURE_* settings), or a local Azurite",
+    )
+    parser.add_argument(
+        "--source",
+        choices=["local", "drive"],
+        default="local",
+        help="local files, or Google Drive (TXN_DRIVE_* and GOOGLE_SERVICE_ACCOUNT_JSON settings)",
     )
 
 

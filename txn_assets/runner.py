@@ -123,7 +123,8 @@ def run_stream(interval: float, say: Callable[[str], None] = print) -> Progress:
 
     instance = dg.DagsterInstance.get()
     database_url = os.environ["TXN_DATABASE_URL"]
-    stores = (defs.resources or {})["stores"]
+    # Outside a run, EnvVar settings (the storage key) must be resolved explicitly.
+    stores = (defs.resources or {})["stores"].process_config_and_initialize()
     with PostgresResource(url=database_url).connect():
         pass  # migrates the schema before the producer and the sensor look at it
     started = time.monotonic()

@@ -31,6 +31,7 @@ class StackSettings:
     importance: Path | None = None
     chunk_rows: int = 10_000
     store: str = "local"  # local | azure | azurite
+    source: str = "local"  # local | drive (TXN_DRIVE_* and GOOGLE_SERVICE_ACCOUNT_JSON settings)
 
 
 def _with_database(url: str, name: str, scheme: str = "postgresql") -> str:
@@ -74,7 +75,12 @@ def local_stack(settings: StackSettings) -> Iterator[dict[str, str]]:
             admin_url = server.url()
         ensure_database(admin_url, "txn")
         ensure_database(admin_url, "dagster")
-        transactions, importance = _source_files(settings)
+        source_env = {"TXN_SOURCE": settings.source}
+        if settings.source == "local":
+            transactions, importance = _source_files(settings)
+            source_env.update(
+                TXN_TRANSACTIONS_PATH=str(transactions), TXN_IMPORTANCE_PATH=str(importance)
+            )
         env = {
             "TXN_HOME": str(home),
             "TXN_DATABASE_URL": _with_database(admin_url, "txn"),
@@ -82,8 +88,7 @@ def local_stack(settings: StackSettings) -> Iterator[dict[str, str]]:
                 admin_url, "dagster", scheme="postgresql+psycopg2"
             ),
             "DAGSTER_HOME": str(_dagster_home(home)),
-            "TXN_TRANSACTIONS_PATH": str(transactions),
-            "TXN_IMPORTANCE_PATH": str(importance),
+            **source_env,
             "TXN_CHUNK_ROWS": str(settings.chunk_rows),
             "TXN_STORE": "local" if settings.store == "local" else "azure",
             "TXN_STORE_ROOT": str(home / "blob"),

@@ -29,8 +29,13 @@ class DriveFile:
     content: bytes
 
     def metadata(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "size": str(len(self.content)),
-                "md5Checksum": hashlib.md5(self.content).hexdigest(), "modifiedTime": "2026-11-26T00:00:00.000Z"}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "size": str(len(self.content)),
+            "md5Checksum": hashlib.md5(self.content).hexdigest(),
+            "modifiedTime": "2026-11-26T00:00:00.000Z",
+        }
 
 
 @dataclass
@@ -51,8 +56,12 @@ def _verify_assertion(assertion: str, public_key_pem: bytes) -> dict[str, Any]:
     head, body, signature = assertion.split(".")
     key = serialization.load_pem_public_key(public_key_pem)
     pad = lambda s: s + "=" * (-len(s) % 4)  # noqa: E731
-    key.verify(base64.urlsafe_b64decode(pad(signature)), f"{head}.{body}".encode(),  # type: ignore[union-attr, call-arg]
-               padding.PKCS1v15(), hashes.SHA256())  # type: ignore[call-arg]
+    key.verify(
+        base64.urlsafe_b64decode(pad(signature)),
+        f"{head}.{body}".encode(),  # type: ignore[union-attr, call-arg]
+        padding.PKCS1v15(),
+        hashes.SHA256(),
+    )  # type: ignore[call-arg]
     return json.loads(base64.urlsafe_b64decode(pad(body)))
 
 
@@ -62,7 +71,13 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args: Any) -> None:
         pass
 
-    def _send(self, status: int, body: bytes, content_type: str = "application/json", headers: dict | None = None) -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str = "application/json",
+        headers: dict | None = None,
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -77,7 +92,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", 0))
         form = urllib.parse.parse_qs(self.rfile.read(length).decode())
-        if self.path != "/token" or form.get("grant_type") != ["urn:ietf:params:oauth:grant-type:jwt-bearer"]:
+        if self.path != "/token" or form.get("grant_type") != [
+            "urn:ietf:params:oauth:grant-type:jwt-bearer"
+        ]:
             return self._error(400, "unsupported grant")
         try:
             claims = _verify_assertion(form["assertion"][0], self.state.public_key_pem)
@@ -86,7 +103,12 @@ class _Handler(BaseHTTPRequestHandler):
         if "drive.readonly" not in claims.get("scope", ""):
             return self._error(403, "scope missing")
         self.state.tokens_issued += 1
-        self._send(200, json.dumps({"access_token": TOKEN, "expires_in": 3600, "token_type": "Bearer"}).encode())
+        self._send(
+            200,
+            json.dumps(
+                {"access_token": TOKEN, "expires_in": 3600, "token_type": "Bearer"}
+            ).encode(),
+        )
 
     def do_GET(self) -> None:
         self.state.requests.append(self.path)
@@ -114,9 +136,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _list(self, q: str) -> None:
         name = re.search(r"name = '((?:[^'\\]|\\.)*)'", q)
         parent = re.search(r"'([^']+)' in parents", q)
-        found = [f.metadata() for f in self.state.files.values()
-                 if (not name or f.name == name.group(1).replace("\\'", "'"))
-                 and (not parent or f.parent == parent.group(1))]
+        found = [
+            f.metadata()
+            for f in self.state.files.values()
+            if (not name or f.name == name.group(1).replace("\\'", "'"))
+            and (not parent or f.parent == parent.group(1))
+        ]
         self._send(200, json.dumps({"files": found}).encode())
 
     def _media(self, file: DriveFile) -> None:
@@ -124,13 +149,17 @@ class _Handler(BaseHTTPRequestHandler):
         if not match:
             return self._send(200, file.content, "text/csv")
         start = int(match.group(1))
-        end = min(int(match.group(2)) + 1 if match.group(2) else len(file.content), len(file.content))
+        end = min(
+            int(match.group(2)) + 1 if match.group(2) else len(file.content), len(file.content)
+        )
         if start >= len(file.content):
             return self._send(416, b"", headers={"Content-Range": f"bytes */{len(file.content)}"})
         if self.state.short_reads:
             end = min(end, start + 1_000)
         body = file.content[start:end]
-        self._send(206, body, "text/csv", {"Content-Range": f"bytes {start}-{end - 1}/{len(file.content)}"})
+        self._send(
+            206, body, "text/csv", {"Content-Range": f"bytes {start}-{end - 1}/{len(file.content)}"}
+        )
 
 
 class DriveTestServer:

@@ -57,8 +57,14 @@ def _drive_service(settings: DriveSettings) -> Any:
     from googleapiclient.discovery import build
 
     options = {"api_endpoint": settings.api_endpoint} if settings.api_endpoint else None
-    return build("drive", "v3", credentials=_credentials(settings), static_discovery=True,
-                 cache_discovery=False, client_options=options)
+    return build(
+        "drive",
+        "v3",
+        credentials=_credentials(settings),
+        static_discovery=True,
+        cache_discovery=False,
+        client_options=options,
+    )
 
 
 class GoogleDriveSource(RangedSource):
@@ -77,9 +83,13 @@ class GoogleDriveSource(RangedSource):
         except HttpError as err:
             status = int(err.resp.status)
             if status == 404:
-                raise DriveFileNotFoundError(f"Drive: {what} not found (or not shared with this account)") from err
+                raise DriveFileNotFoundError(
+                    f"Drive: {what} not found (or not shared with this account)"
+                ) from err
             if status == 403:
-                raise DriveAccessDeniedError(f"Drive: access to {what} denied; share it with the service account") from err
+                raise DriveAccessDeniedError(
+                    f"Drive: access to {what} denied; share it with the service account"
+                ) from err
             raise
 
     def file_id(self) -> str:
@@ -88,8 +98,10 @@ class GoogleDriveSource(RangedSource):
             if self.settings.folder_id:
                 name = self.settings.file.replace("\\", "\\\\").replace("'", "\\'")
                 query = f"name = '{name}' and '{self.settings.folder_id}' in parents and trashed = false"
-                found = self._call(self.service.files().list(q=query, fields=f"files({_FIELDS})", pageSize=10),
-                                   f"'{self.settings.file}' in folder {self.settings.folder_id}")
+                found = self._call(
+                    self.service.files().list(q=query, fields=f"files({_FIELDS})", pageSize=10),
+                    f"'{self.settings.file}' in folder {self.settings.folder_id}",
+                )
                 files = found.get("files", [])
                 if len(files) != 1:
                     raise DriveFileNotFoundError(
@@ -101,7 +113,10 @@ class GoogleDriveSource(RangedSource):
         return self._file_id
 
     def identity(self) -> SourceIdentity:
-        meta = self._call(self.service.files().get(fileId=self.file_id(), fields=_FIELDS), f"file {self.file_id()}")
+        meta = self._call(
+            self.service.files().get(fileId=self.file_id(), fields=_FIELDS),
+            f"file {self.file_id()}",
+        )
         return SourceIdentity(
             name=str(meta.get("name", self.file_id())),
             size=int(meta["size"]),

@@ -7,6 +7,8 @@ so no reader ever sees a half-written chunk.
 
 from __future__ import annotations
 
+import contextlib
+
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
@@ -23,10 +25,8 @@ class AzureBlobStore(ObjectStore):
     def for_container(cls, service: BlobServiceClient, container: str) -> AzureBlobStore:
         """The store of one container, created if missing."""
         client = service.get_container_client(container)
-        try:
+        with contextlib.suppress(ResourceExistsError):
             client.create_container()
-        except ResourceExistsError:
-            pass
         return cls(client)
 
     def _create(self, key: str, data: bytes) -> bool:

@@ -25,17 +25,26 @@ def content(tmp_path):
 
 
 def _source(drive_server, service_account_key, file="tx-id", folder=""):
-    return GoogleDriveSource(DriveSettings(
-        file=file, folder_id=folder, credentials=service_account_key[0],
-        api_endpoint=drive_server.api_endpoint, token_uri=drive_server.token_uri,
-    ))
+    return GoogleDriveSource(
+        DriveSettings(
+            file=file,
+            folder_id=folder,
+            credentials=service_account_key[0],
+            api_endpoint=drive_server.api_endpoint,
+            token_uri=drive_server.token_uri,
+        )
+    )
 
 
 def test_metadata_and_ranges_come_from_drive(drive_server, service_account_key, content):
     drive_server.add("tx-id", "transactions.csv", "folder-1", content)
     source = _source(drive_server, service_account_key)
     identity = source.identity()
-    assert (identity.name, identity.size, identity.md5) == ("transactions.csv", len(content), hashlib.md5(content).hexdigest())
+    assert (identity.name, identity.size, identity.md5) == (
+        "transactions.csv",
+        len(content),
+        hashlib.md5(content).hexdigest(),
+    )
     assert source.read_range(100, 250) == content[100:250]
     assert source.read_range(len(content) - 5, len(content) + 100) == content[-5:]
     assert drive_server.state.tokens_issued == 1, "the service-account JWT flow obtained the token"
@@ -50,7 +59,9 @@ def test_file_is_found_by_name_in_a_folder(drive_server, service_account_key, co
         _source(drive_server, service_account_key, file="missing.csv", folder="folder-1").file_id()
 
 
-def test_chunks_cut_from_drive_equal_chunks_cut_from_the_local_file(drive_server, service_account_key, content, conn, database_url, tmp_path):
+def test_chunks_cut_from_drive_equal_chunks_cut_from_the_local_file(
+    drive_server, service_account_key, content, conn, database_url, tmp_path
+):
     import psycopg
 
     drive_server.add("tx-id", "transactions.csv", "f", content)
@@ -58,7 +69,9 @@ def test_chunks_cut_from_drive_equal_chunks_cut_from_the_local_file(drive_server
     local_path.write_bytes(content)
     drive_store, local_store = LocalFolderStore(tmp_path / "d"), LocalFolderStore(tmp_path / "l")
     drive_chunks = []
-    while (c := cut_next_chunk(conn, _source(drive_server, service_account_key), drive_store, "staging", 1_000)):
+    while c := cut_next_chunk(
+        conn, _source(drive_server, service_account_key), drive_store, "staging", 1_000
+    ):
         drive_chunks.append(c)
     conn.execute("TRUNCATE txn.producer, txn.staged_chunk")
     conn.commit()
@@ -66,7 +79,9 @@ def test_chunks_cut_from_drive_equal_chunks_cut_from_the_local_file(drive_server
         while cut_next_chunk(other, LocalFileSource(local_path), local_store, "staging", 1_000):
             pass
     assert len(drive_chunks) == 3
-    assert [drive_store.get(c.key) for c in drive_chunks] == [local_store.get(c.key) for c in drive_chunks]
+    assert [drive_store.get(c.key) for c in drive_chunks] == [
+        local_store.get(c.key) for c in drive_chunks
+    ]
     media = [r for r in drive_server.state.requests if "alt=media" in r]
     assert len(media) <= 6, "each tick fetches only the ranges the next chunk needs"
 
