@@ -84,18 +84,20 @@ class ParsedFile:
 SUMMARY_KINDS = ("header", "aggregate", "quarantine")
 
 
-def read_lines(spark: SparkSession, path: str) -> DataFrame:
-    """Lines of a text file numbered from 1, in file order.
+def read_lines(spark: SparkSession, paths: str | list[str]) -> DataFrame:
+    """Lines of one or more text files: (file, line_number from 1, value), in file order.
 
-    monotonically_increasing_id follows file and partition order, so ranking it numbers lines
-    exactly whatever the partitioning (reading with wholetext and exploding was measured
-    quadratic in the line count).
+    `file` is the file's base name, which identifies a chunk within a batch. Ranking
+    monotonically_increasing_id within each file numbers lines exactly whatever the partitioning
+    (reading with wholetext and exploding was measured quadratic in the line count).
     """
-    raw = spark.read.text(path).withColumn("_id", F.monotonically_increasing_id())
-    return raw.select(
-        F.row_number().over(Window.orderBy("_id")).cast(LongType()).alias("line_number"),
+    raw = spark.read.text(paths).select(
+        F.col("_metadata.file_name").alias("file"),
         F.col("value"),
+        F.monotonically_increasing_id().alias("_id"),
     )
+    line = F.row_number().over(Window.partitionBy("file").orderBy("_id")).cast(LongType())
+    return raw.select("file", line.alias("line_number"), "value")
 
 
 def _unquote(field: Column) -> Column:
@@ -110,13 +112,13 @@ def _split(lines: DataFrame, field_count: int) -> tuple[DataFrame, Column, list[
 
 
 def _header(lines: DataFrame) -> DataFrame:
-    return lines.filter(F.col("line_number") == 1).select(F.trim("value").alias("header"))
+    return lines.filter(F.col("line_number") == 1).select("file", F.trim("value").alias("header"))
 
 
 def _split_valid(typed: DataFrame) -> tuple[DataFrame, DataFrame]:
     valid = typed.filter(F.col("reason").isNull())
     quarantined = typed.filter(F.col("reason").isNotNull()).select(
-        F.col("row_number"), F.col("reason"), F.col("value").alias("raw_line")
+        "file", F.col("row_number"), F.col("reason"), F.col("value").alias("raw_line")
     )
     return valid, quarantined
 
@@ -143,6 +145,7 @@ def parse_transactions(lines: DataFrame) -> ParsedFile:
         )
     )
     typed = data.select(
+        "file",
         (F.col("line_number") - 1).alias("row_number"),
         step.alias("step"),
         f[1].alias("customer"),
@@ -160,14 +163,14 @@ def parse_transactions(lines: DataFrame) -> ParsedFile:
     valid, quarantined = _split_valid(typed)
     return ParsedFile(
         header=_header(lines),
-        valid=valid.select(*TRANSACTION_SCHEMA.fieldNames()),
+        valid=valid.select("file", *TRANSACTION_SCHEMA.fieldNames()),
         quarantined=quarantined,
     )
 
 
 def aggregate_pairs(transactions: DataFrame) -> DataFrame:
-    """Per (merchant, customer): the counts, sums and genders the state tables accumulate."""
-    return transactions.groupBy("merchant", "customer").agg(
+    """Per file and (merchant, customer): the counts, sums and genders the state accumulates."""
+    return transactions.groupBy("file", "merchant", "customer").agg(
         F.count(F.lit(1)).cast(LongType()).alias("txn_count"),
         F.sum("amount").cast(DecimalType(30, 6)).alias("amount_sum"),
         F.max(F.col("gender") == "F").alias("seen_female"),
@@ -193,6 +196,7 @@ def parse_importance(lines: DataFrame) -> ParsedFile:
         )
     )
     typed = data.select(
+        "file",
         (F.col("line_number") - 1).alias("row_number"),
         f[0].alias("customer"),
         f[1].alias("merchant"),
@@ -203,26 +207,26 @@ def parse_importance(lines: DataFrame) -> ParsedFile:
     valid, quarantined = _split_valid(typed)
     return ParsedFile(
         header=_header(lines),
-        valid=valid.select("customer", "merchant", "weight"),
+        valid=valid.select("file", "customer", "merchant", "weight"),
         quarantined=quarantined,
     )
 
 
 def aggregate_weights(importance: DataFrame) -> DataFrame:
     """Per (customer, merchant): the weight sum and row count whose ratio is the mean weight."""
-    return importance.groupBy("customer", "merchant").agg(
+    return importance.groupBy("file", "customer", "merchant").agg(
         F.sum("weight").cast(DecimalType(30, 6)).alias("weight_sum"),
         F.count(F.lit(1)).cast(LongType()).alias("weight_rows"),
     )
 
 
 def summarise(parsed: ParsedFile, aggregate: DataFrame) -> DataFrame:
-    """Header, aggregates and quarantined rows of one file as one DataFrame tagged by `kind`.
+    """Headers, aggregates and quarantined rows of the files as one DataFrame tagged by `kind`.
 
-    The aggregate's columns come first, then row_number, reason and raw_line; columns that do
-    not apply to a kind are null.
+    Columns: kind, file, the aggregate's columns, then row_number, reason and raw_line; columns
+    that do not apply to a kind are null. One action computes everything for many chunks.
     """
-    agg_fields = aggregate.schema.fields
+    agg_fields = [f for f in aggregate.schema.fields if f.name != "file"]
     extra = [
         F.lit(None).cast(LongType()).alias("row_number"),
         F.lit(None).cast(StringType()).alias("reason"),
@@ -230,10 +234,10 @@ def summarise(parsed: ParsedFile, aggregate: DataFrame) -> DataFrame:
     ]
     nulls = [F.lit(None).cast(field.dataType).alias(field.name) for field in agg_fields]
     header = parsed.header.select(
-        F.lit("header").alias("kind"), *nulls, *extra[:2], F.col("header").alias("raw_line")
+        F.lit("header").alias("kind"), "file", *nulls, *extra[:2], F.col("header").alias("raw_line")
     )
     aggregates = aggregate.select(F.lit("aggregate").alias("kind"), *aggregate.columns, *extra)
     quarantined = parsed.quarantined.select(
-        F.lit("quarantine").alias("kind"), *nulls, "row_number", "reason", "raw_line"
+        F.lit("quarantine").alias("kind"), "file", *nulls, "row_number", "reason", "raw_line"
     )
     return header.unionByName(aggregates).unionByName(quarantined)

@@ -7,6 +7,7 @@ so one run can catch up many chunks; a rerun of any partition is a no-op by the 
 import hashlib
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import dagster as dg
@@ -17,7 +18,8 @@ from txn_assets.defs.source.assets import customer_weights
 from txn_assets.lib.chunks import chunk_index
 from txn_assets.lib.detection_files import write_detection_files
 from txn_assets.lib.producer import read_stream_end, staged_chunk_key
-from txn_assets.lib.state.engine import ChunkResult, apply_chunk, file_md5
+from txn_assets.lib.state import engine
+from txn_assets.lib.state.engine import ChunkInput, ChunkResult, file_md5
 from txn_assets.resources.postgres import PostgresResource
 from txn_assets.resources.rules import RulesResource
 from txn_assets.resources.spark import SparkResource
@@ -26,6 +28,9 @@ from txn_assets.resources.stores import StoreResource
 # A run for chunks k.. may start while another run still applies k-1: wait for it this long.
 PREDECESSOR_WAIT_SECONDS = 300.0
 QUARANTINE_WARN_SHARE = 0.01
+# A Spark job costs most of a second whatever its size: a run that is behind parses up to this
+# many chunks in one action (bounded, since their aggregates are collected to the driver).
+CHUNKS_PER_SPARK_ACTION = 10
 
 
 def _wait_for_turn(conn: Any, index: int, timeout_s: float) -> None:
@@ -105,31 +110,39 @@ def apply_chunks(
     session = spark.session()
     detection_rules = rules.rules()
     results: list[tuple[ChunkResult, int]] = []
-    with postgres.connect() as conn:
-        for key in sorted(context.partition_keys):
-            index = chunk_index(key)
-            _wait_for_turn(conn, index, PREDECESSOR_WAIT_SECONDS)
-            staged = staged_chunk_key(stores.staging_prefix, index)
-            native = stores.spark_path(staged)
-            if native:  # Databricks: Spark reads abfss:// itself; Python only checksums
-                data = staging.get(staged)
-                md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
-                result = apply_chunk(conn, session, index, native, md5, detection_rules)
-                results.append((result, max(0, data.count(b"\n") - 1)))
-            else:
-                with staging.local_copy(staged, stores.scratch()) as path:
-                    result = apply_chunk(
-                        conn, session, index, str(path), file_md5(path), detection_rules
+    keys = sorted(context.partition_keys)
+    with postgres.connect() as conn, ExitStack() as copies:
+        for first in range(0, len(keys), CHUNKS_PER_SPARK_ACTION):
+            batch = [chunk_index(k) for k in keys[first : first + CHUNKS_PER_SPARK_ACTION]]
+            _wait_for_turn(conn, batch[0], PREDECESSOR_WAIT_SECONDS)
+            inputs, lines = [], []
+            for index in batch:
+                staged = staged_chunk_key(stores.staging_prefix, index)
+                native = stores.spark_path(staged)
+                if native:  # Databricks: Spark reads abfss:// itself; Python only checksums
+                    data = staging.get(staged)
+                    inputs.append(
+                        ChunkInput(
+                            index, native, hashlib.md5(data, usedforsecurity=False).hexdigest()
+                        )
                     )
-                    results.append((result, _data_lines(path)))
-            context.log.info(
-                "chunk %s: %s rows, %s quarantined, %s detections%s",
-                key,
-                result.valid_rows,
-                result.quarantined_rows,
-                len(result.detections),
-                " (already applied: unchanged)" if result.already_applied else "",
-            )
+                    lines.append(max(0, data.count(b"\n") - 1))
+                else:
+                    path = copies.enter_context(staging.local_copy(staged, stores.scratch()))
+                    inputs.append(ChunkInput(index, str(path), file_md5(path)))
+                    lines.append(_data_lines(path))
+            for result, staged_lines in zip(
+                engine.apply_chunks(conn, session, inputs, detection_rules), lines, strict=True
+            ):
+                results.append((result, staged_lines))
+                context.log.info(
+                    "chunk %s: %s rows, %s quarantined, %s detections%s",
+                    result.chunk_index,
+                    result.valid_rows,
+                    result.quarantined_rows,
+                    len(result.detections),
+                    " (already applied: unchanged)" if result.already_applied else "",
+                )
         applied = conn.execute(
             "SELECT count(*), coalesce(max(chunk_index), -1) FROM txn.applied_chunk"
         ).fetchone()

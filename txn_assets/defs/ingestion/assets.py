@@ -96,12 +96,14 @@ def produce_chunks(
 ) -> int:
     """Each tick stages one chunk, adds its partition and records its materialisation."""
     staging = stores.staging()
+    # One source object for the whole loop: it caches the checksum while size and mtime hold.
+    transactions = source.transactions()
     produced = 0
     with postgres.connect() as conn:
         while config.max_chunks == 0 or produced < config.max_chunks:
             tick = time.monotonic()
             chunk = cut_next_chunk(
-                conn, source.transactions(), staging, stores.staging_prefix, source.chunk_rows
+                conn, transactions, staging, stores.staging_prefix, source.chunk_rows
             )
             if chunk is None:
                 context.log.info("the source is fully staged; Mechanism X stops")

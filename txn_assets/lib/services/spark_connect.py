@@ -63,7 +63,7 @@ def start_spark_connect(
         "spark.sql.session.timeZone=UTC",
         "spark-internal",
     ]
-    env = {**os.environ, "SPARK_HOME": str(spark_home)}
+    env = {**os.environ, "SPARK_HOME": str(spark_home), "SPARK_LOCAL_IP": "127.0.0.1"}
     log = (log_dir / "spark-connect.log").open("ab")
     process = subprocess.Popen(
         command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import psycopg
@@ -86,24 +86,52 @@ def file_md5(path: Path) -> str:
     return digest.hexdigest()
 
 
+@dataclass(frozen=True)
+class ChunkInput:
+    """A staged chunk as the engine takes it: index, a path Spark can read, its checksum."""
+
+    index: int
+    path: str
+    content_md5: str
+
+
+@dataclass(frozen=True)
+class _FileSummary:
+    header: str | None
+    aggregates: list[dict[str, Any]]
+    quarantined: list[dict[str, Any]]
+
+
 def _summarise(
-    spark: SparkSession, path: str, transactions: bool
-) -> tuple[str | None, list[dict[str, Any]], list[dict[str, Any]]]:
-    lines = spark_parsing.read_lines(spark, path)
+    spark: SparkSession, paths: Sequence[str], transactions: bool
+) -> dict[str, _FileSummary]:
+    """One Spark action for all files: per file base name, its header, aggregates and bad rows."""
+    names = [PurePosixPath(p).name for p in paths]
+    if len(set(names)) != len(names):
+        raise ValueError(f"files of one batch need distinct names: {names}")
+    lines = spark_parsing.read_lines(spark, list(paths))
     if transactions:
         parsed = spark_parsing.parse_transactions(lines)
         aggregate = spark_parsing.aggregate_pairs(parsed.valid)
     else:
         parsed = spark_parsing.parse_importance(lines)
         aggregate = spark_parsing.aggregate_weights(parsed.valid)
-    # Bounded by the file's row count (a chunk, or the reference file's distinct pairs).
+    # Bounded by the batch's row count (a few chunks, or the reference file's distinct pairs).
     rows = spark_parsing.summarise(parsed, aggregate).toArrow().to_pylist()
-    header = next((r["raw_line"] for r in rows if r["kind"] == "header"), None)
-    aggregates = [r for r in rows if r["kind"] == "aggregate"]
-    quarantined = sorted(
-        (r for r in rows if r["kind"] == "quarantine"), key=lambda r: r["row_number"]
-    )
-    return header, aggregates, quarantined
+    found = {name: _FileSummary(None, [], []) for name in names}
+    for row in rows:
+        summary = found[row["file"]]
+        if row["kind"] == "header":
+            found[row["file"]] = _FileSummary(
+                row["raw_line"], summary.aggregates, summary.quarantined
+            )
+        elif row["kind"] == "aggregate":
+            summary.aggregates.append(row)
+        else:
+            summary.quarantined.append(row)
+    for summary in found.values():
+        summary.quarantined.sort(key=lambda r: r["row_number"])
+    return found
 
 
 def _check_header(header: str | None, expected: str, path: str) -> None:
@@ -181,17 +209,58 @@ def apply_chunk(
     clock: Callable[[], datetime] = utc_now,
 ) -> ChunkResult:
     """Fold chunk `chunk_index` (file at chunk_path) into the state; a rerun is a no-op."""
+    return apply_chunks(
+        conn, spark, [ChunkInput(chunk_index, chunk_path, content_md5)], rules, clock
+    )[0]
+
+
+def apply_chunks(
+    conn: psycopg.Connection[Any],
+    spark: SparkSession,
+    chunks: Sequence[ChunkInput],
+    rules: DetectionRules,
+    clock: Callable[[], datetime] = utc_now,
+) -> list[ChunkResult]:
+    """Fold consecutive chunks in order: one Spark action for all, one transaction per chunk.
+
+    A Spark job costs most of a second whatever its size, so a run that is behind parses its
+    whole batch at once and catches up; each chunk still commits on its own, in order.
+    """
+    ordered = sorted(chunks, key=lambda c: c.index)
+    results: dict[int, ChunkResult] = {}
+    pending = []
+    for chunk in ordered:
+        done = _recorded(conn, chunk.index, chunk.content_md5)
+        conn.commit()
+        if done is not None:
+            results[chunk.index] = done
+        else:
+            pending.append(chunk)
+    if pending:
+        _check_next(conn, pending[0].index)
+        conn.commit()
+        started = time.monotonic()
+        summaries = _summarise(spark, [c.path for c in pending], transactions=True)
+        spark_share = (time.monotonic() - started) / len(pending)
+        for chunk in pending:
+            summary = summaries[PurePosixPath(chunk.path).name]
+            _check_header(summary.header, TRANSACTIONS_HEADER, chunk.path)
+            results[chunk.index] = _apply_summary(conn, chunk, summary, rules, clock, spark_share)
+    return [results[c.index] for c in ordered]
+
+
+def _apply_summary(
+    conn: psycopg.Connection[Any],
+    chunk: ChunkInput,
+    summary: _FileSummary,
+    rules: DetectionRules,
+    clock: Callable[[], datetime],
+    spark_seconds: float,
+) -> ChunkResult:
+    """The chunk's one transaction: merge, quarantine, detect, record."""
     started = time.monotonic()
-    done = _recorded(conn, chunk_index, content_md5)
-    conn.commit()
-    if done is not None:
-        return done
-    _check_next(conn, chunk_index)
-    conn.commit()
-
-    header, aggregates, quarantined = _summarise(spark, chunk_path, transactions=True)
-    _check_header(header, TRANSACTIONS_HEADER, chunk_path)
-
+    chunk_index, content_md5 = chunk.index, chunk.content_md5
+    aggregates, quarantined = summary.aggregates, summary.quarantined
     with conn.transaction(), conn.cursor() as cur:
         stream = cur.execute(q.LOCK_STREAM).fetchone()
         assert stream is not None, "migration 0001 creates the stream row"
@@ -270,7 +339,7 @@ def apply_chunk(
         detections=detections,
         detections_total=first_seq + emitted,
         already_applied=False,
-        seconds=time.monotonic() - started,
+        seconds=spark_seconds + time.monotonic() - started,
         quarantine_reasons=_reasons(quarantined),
     )
 
@@ -294,8 +363,11 @@ def load_weights(
         conn.commit()
         return WeightLoadResult(pairs=pairs, quarantined_rows=0, already_loaded=True)
 
-    header, aggregates, quarantined = _summarise(spark, importance_path, transactions=False)
-    _check_header(header, IMPORTANCE_HEADER, importance_path)
+    summary = _summarise(spark, [importance_path], transactions=False)[
+        PurePosixPath(importance_path).name
+    ]
+    aggregates, quarantined = summary.aggregates, summary.quarantined
+    _check_header(summary.header, IMPORTANCE_HEADER, importance_path)
     with conn.transaction(), conn.cursor() as cur:
         stream = cur.execute(q.LOCK_STREAM).fetchone()
         assert stream is not None

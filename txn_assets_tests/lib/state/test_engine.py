@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import psycopg
 import pytest
 
 from txn_assets.lib.rules import DetectionRules
-from txn_assets.lib.state.engine import ChunkResult, apply_chunk, file_md5, load_weights
+from txn_assets.lib.state.engine import (
+    ChunkInput,
+    ChunkResult,
+    apply_chunk,
+    apply_chunks,
+    file_md5,
+    load_weights,
+)
 from txn_assets.lib.state.errors import (
     BadFileError,
     ChunkContentChangedError,
@@ -271,3 +278,46 @@ class TestBadInput:
         path.write_text(Txn("C1", "M1", "1").line() + "\n")
         with pytest.raises(BadFileError, match="first line must be the header"):
             apply_chunk(conn, spark, 0, str(path), file_md5(path), DEFAULTS)
+
+
+@pytest.mark.usefixtures("weighted")
+class TestBatches:
+    def _inputs(self, folder: Path, chunks: list[list[Any]]) -> list[ChunkInput]:
+        inputs = []
+        for index, rows in enumerate(chunks):
+            path = write_chunk(folder / f"chunk-{index:06d}.csv", rows)
+            inputs.append(ChunkInput(index, str(path), file_md5(path)))
+        return inputs
+
+    CHUNKS: ClassVar[list[list[Any]]] = [
+        txns("C1", "M1", 40, "10.00"),
+        [*txns("C1", "M1", 40, "10.00"), "1,'C9','3'"],
+        _females_and_males("M2", 101, 102),
+    ]
+
+    def test_one_spark_action_for_a_batch_equals_chunk_by_chunk(
+        self, conn, spark, scratch, database_url
+    ):
+        batch = apply_chunks(conn, spark, self._inputs(scratch, self.CHUNKS), DEFAULTS)
+        assert [(r.chunk_index, r.valid_rows, r.quarantined_rows) for r in batch] == [
+            (0, 40, 0),
+            (1, 40, 1),
+            (2, 203, 0),
+        ]
+        assert [_found(r) for r in batch] == [
+            [],
+            [("CHILD", "C1", "M1")],
+            [("DEI-NEEDED", "", "M2")],
+        ]
+        seqs = conn.execute("SELECT chunk_index, seq FROM txn.detection ORDER BY seq").fetchall()
+        assert seqs == [(1, 0), (2, 1)]
+
+    def test_a_batch_skips_applied_chunks_and_applies_the_rest_in_order(self, conn, spark, scratch):
+        inputs = self._inputs(scratch, self.CHUNKS)
+        apply_chunks(conn, spark, inputs[:1], DEFAULTS)
+        results = apply_chunks(conn, spark, list(reversed(inputs)), DEFAULTS)
+        assert [(r.chunk_index, r.already_applied) for r in results] == [
+            (0, True),
+            (1, False),
+            (2, False),
+        ]

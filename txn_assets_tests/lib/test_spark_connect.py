@@ -1,0 +1,56 @@
+"""The chunk parsing runs unchanged over Spark Connect (the server ships in the pyspark wheel)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from txn_assets.lib.services.spark_connect import start_spark_connect
+from txn_assets.lib.state.engine import _summarise
+from txn_assets_tests.builders import txns, write_chunk
+
+# A process holds either a classic or a Connect session, so the Connect client runs in a child.
+CLIENT = """
+import json, sys
+from txn_assets.lib.spark_session import build_spark_session
+from txn_assets.lib.state.engine import _summarise
+spark = build_spark_session(sys.argv[1])
+summary = _summarise(spark, [sys.argv[2]], transactions=True)["chunk.csv"]
+print(json.dumps({"header": summary.header, "aggregates": summary.aggregates, "quarantined": summary.quarantined}, default=str))
+"""
+
+
+@pytest.mark.slow
+def test_parsing_over_spark_connect_equals_the_classic_session(spark, tmp_path):
+    rows = [*txns("C1", "M1", 3, "10.50"), *txns("C2", "M1", 2, "1.25", "M"), "1,'C9','3'"]
+    chunk = write_chunk(tmp_path / "chunk.csv", rows)
+    server = start_spark_connect(tmp_path / "spark")
+    try:
+        child = subprocess.run(
+            [sys.executable, "-c", CLIENT, server.remote, str(chunk)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        )
+    finally:
+        server.stop()
+    remote = json.loads(child.stdout.strip().splitlines()[-1])
+    summary = _summarise(spark, [str(chunk)], transactions=True)["chunk.csv"]
+    local = json.loads(
+        json.dumps(
+            {
+                "header": summary.header,
+                "aggregates": summary.aggregates,
+                "quarantined": summary.quarantined,
+            },
+            default=str,
+        )
+    )
+    by_pair = lambda rows: sorted(rows, key=lambda r: (r["merchant"], r["customer"]))  # noqa: E731
+    assert remote["header"] == local["header"]
+    assert by_pair(remote["aggregates"]) == by_pair(local["aggregates"])
+    assert remote["quarantined"] == local["quarantined"] and len(local["quarantined"]) == 1
