@@ -83,7 +83,7 @@ def _produce(args: argparse.Namespace) -> int:
 
 def _dev(args: argparse.Namespace) -> int:
     from txn_assets.lib.services.spark_connect import start_spark_connect
-    from txn_assets.stack import PROJECT_ROOT, local_stack
+    from txn_assets.stack import PROJECT_ROOT, dagster_dev_command, local_stack
 
     with local_stack(_settings(args)) as env:
         spark = None
@@ -91,18 +91,7 @@ def _dev(args: argparse.Namespace) -> int:
             print("starting Spark Connect on loopback ...", flush=True)
             spark = start_spark_connect(Path(env["TXN_HOME"]) / "spark")
             os.environ["TXN_SPARK_REMOTE"] = spark.remote
-        command = [
-            sys.executable,
-            "-m",
-            "dagster",
-            "dev",
-            "-w",
-            str(PROJECT_ROOT / "workspace.yaml"),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(args.port),
-        ]
+        command = dagster_dev_command(args.port)
         print(
             f"Dagster UI: http://127.0.0.1:{args.port}  (DAGSTER_HOME={env['DAGSTER_HOME']})",
             flush=True,

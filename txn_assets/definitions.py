@@ -9,15 +9,17 @@ from txn_assets.defs.ingestion.assets import mechanism_x_job, staged_chunk
 from txn_assets.defs.resources import resources_from_env
 from txn_assets.defs.source.assets import customer_weights, importance_file, transactions_file
 
+ASSETS: list[dg.AssetsDefinition | dg.SourceAsset] = [
+    transactions_file,
+    importance_file,
+    customer_weights,
+    staged_chunk,
+    apply_chunks,
+    detection_files,
+]
+
 defs = dg.Definitions(
-    assets=[
-        transactions_file,
-        importance_file,
-        customer_weights,
-        staged_chunk,
-        apply_chunks,
-        detection_files,
-    ],
+    assets=ASSETS,
     jobs=[mechanism_x_job, mechanism_y_job],
     sensors=[new_chunk_sensor],
     resources=resources_from_env(),

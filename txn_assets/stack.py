@@ -54,6 +54,24 @@ def _source_files(settings: StackSettings) -> tuple[Path, Path]:
     return tx.resolve(), imp.resolve()
 
 
+def dagster_dev_command(port: int) -> list[str]:
+    """`dagster dev` on loopback for this project's workspace (webserver and daemon)."""
+    import sys
+
+    return [
+        sys.executable,
+        "-m",
+        "dagster",
+        "dev",
+        "-w",
+        str(PROJECT_ROOT / "workspace.yaml"),
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+    ]
+
+
 def _dagster_home(home: Path) -> Path:
     dagster_home = home / "dagster"
     dagster_home.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 
@@ -23,7 +22,7 @@ from txn_assets.lib.services.ports import free_port
 from txn_assets.lib.sources.local_file import LocalFileSource
 from txn_assets.lib.state.engine import file_md5, load_weights
 from txn_assets.lib.stores.local import LocalFolderStore
-from txn_assets.stack import PROJECT_ROOT, _with_database
+from txn_assets.stack import PROJECT_ROOT, _with_database, dagster_dev_command
 
 START_SENSOR = """
 mutation Start($selector: SensorSelector!) {
@@ -93,18 +92,7 @@ def test_dagster_dev_sensor_materialises_staged_chunks(
         load_weights(conn, spark, str(files.importance), file_md5(files.importance))
     port = free_port()
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "dagster",
-            "dev",
-            "-w",
-            str(PROJECT_ROOT / "workspace.yaml"),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
+        dagster_dev_command(port),
         cwd=PROJECT_ROOT,
         env=env,
         stdout=(tmp_path / "dev.log").open("wb"),

@@ -7,9 +7,8 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from txn_assets.defs.detection.assets import apply_chunks, detection_files
-from txn_assets.defs.ingestion.assets import staged_chunk
-from txn_assets.defs.source.assets import customer_weights, importance_file, transactions_file
+from txn_assets.definitions import ASSETS
+from txn_assets.defs.source.assets import customer_weights
 from txn_assets.lib.generate import generate
 from txn_assets.lib.producer import cut_next_chunk
 from txn_assets.resources.postgres import PostgresResource
@@ -18,14 +17,7 @@ from txn_assets.resources.sources import SourceResource
 from txn_assets.resources.spark import SparkResource
 from txn_assets.resources.stores import StoreResource
 
-ALL_ASSETS = [
-    transactions_file,
-    importance_file,
-    customer_weights,
-    staged_chunk,
-    apply_chunks,
-    detection_files,
-]
+ALL_ASSETS = ASSETS
 # Scaled to 6,000 rows in 1,000-row chunks so that every pattern can fire.
 SMALL_RULES = dict(upgrade_min_merchant_txns=1_500, child_min_txns=5, dei_min_female_customers=10)
 

@@ -6,7 +6,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from txn_assets.lib.services.ports import free_port, wait_for_port
+from txn_assets.lib.services.ports import free_port, terminate, wait_for_port
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 # Azurite's fixed development account; its key is public, documented emulator data, not a secret.
@@ -37,13 +37,7 @@ class AzuriteServer:
 
     def stop(self) -> None:
         """Terminate Azurite and wait for it."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        terminate(self.process, 20)
 
 
 def azurite_binary() -> Path:

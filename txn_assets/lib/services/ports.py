@@ -1,8 +1,9 @@
-"""Free loopback ports for the services the project starts."""
+"""Free loopback ports and process shutdown for the services the project starts."""
 
 from __future__ import annotations
 
 import socket
+import subprocess
 import time
 
 
@@ -23,3 +24,15 @@ def wait_for_port(port: int, timeout_s: float, host: str = "127.0.0.1") -> None:
         except OSError:
             time.sleep(0.1)
     raise TimeoutError(f"nothing listening on {host}:{port} after {timeout_s:.0f}s")
+
+
+def terminate(process: subprocess.Popen[bytes], timeout_s: float = 30) -> None:
+    """Stop a service process politely, then firmly; waits so that nothing is left behind."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)

@@ -7,7 +7,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from txn_assets.lib.services.ports import free_port, wait_for_port
+from txn_assets.lib.services.ports import free_port, terminate, wait_for_port
 
 
 @dataclass
@@ -23,13 +23,7 @@ class SparkConnectServer:
 
     def stop(self) -> None:
         """Terminate the server and wait for it."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        terminate(self.process, 30)
 
 
 def start_spark_connect(
