@@ -9,16 +9,16 @@ import sys
 import pytest
 
 from txn_assets.lib.services.spark_connect import start_spark_connect
-from txn_assets.lib.state.engine import _summarise
+from txn_assets.lib.state.engine import summarise_files
 from txn_assets_tests.builders import txns, write_chunk
 
 # A process holds either a classic or a Connect session, so the Connect client runs in a child.
 CLIENT = """
 import json, sys
 from txn_assets.lib.spark_session import build_spark_session
-from txn_assets.lib.state.engine import _summarise
+from txn_assets.lib.state.engine import summarise_files
 spark = build_spark_session(sys.argv[1])
-summary = _summarise(spark, [sys.argv[2]], transactions=True)["chunk.csv"]
+summary = summarise_files(spark, [sys.argv[2]], transactions=True)["chunk.csv"]
 print(json.dumps({"header": summary.header, "aggregates": summary.aggregates, "quarantined": summary.quarantined}, default=str))
 """
 
@@ -39,7 +39,7 @@ def test_parsing_over_spark_connect_equals_the_classic_session(spark, tmp_path):
     finally:
         server.stop()
     remote = json.loads(child.stdout.strip().splitlines()[-1])
-    summary = _summarise(spark, [str(chunk)], transactions=True)["chunk.csv"]
+    summary = summarise_files(spark, [str(chunk)], transactions=True)["chunk.csv"]
     local = json.loads(
         json.dumps(
             {

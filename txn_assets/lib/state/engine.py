@@ -96,15 +96,17 @@ class ChunkInput:
 
 
 @dataclass(frozen=True)
-class _FileSummary:
+class FileSummary:
+    """One file's share of a Spark summary: its first line, pair aggregates and bad rows."""
+
     header: str | None
     aggregates: list[dict[str, Any]]
     quarantined: list[dict[str, Any]]
 
 
-def _summarise(
+def summarise_files(
     spark: SparkSession, paths: Sequence[str], transactions: bool
-) -> dict[str, _FileSummary]:
+) -> dict[str, FileSummary]:
     """One Spark action for all files: per file base name, its header, aggregates and bad rows."""
     names = [PurePosixPath(p).name for p in paths]
     if len(set(names)) != len(names):
@@ -118,11 +120,11 @@ def _summarise(
         aggregate = spark_parsing.aggregate_weights(parsed.valid)
     # Bounded by the batch's row count (a few chunks, or the reference file's distinct pairs).
     rows = spark_parsing.summarise(parsed, aggregate).toArrow().to_pylist()
-    found = {name: _FileSummary(None, [], []) for name in names}
+    found = {name: FileSummary(None, [], []) for name in names}
     for row in rows:
         summary = found[row["file"]]
         if row["kind"] == "header":
-            found[row["file"]] = _FileSummary(
+            found[row["file"]] = FileSummary(
                 row["raw_line"], summary.aggregates, summary.quarantined
             )
         elif row["kind"] == "aggregate":
@@ -240,7 +242,7 @@ def apply_chunks(
         _check_next(conn, pending[0].index)
         conn.commit()
         started = time.monotonic()
-        summaries = _summarise(spark, [c.path for c in pending], transactions=True)
+        summaries = summarise_files(spark, [c.path for c in pending], transactions=True)
         spark_share = (time.monotonic() - started) / len(pending)
         for chunk in pending:
             summary = summaries[PurePosixPath(chunk.path).name]
@@ -252,7 +254,7 @@ def apply_chunks(
 def _apply_summary(
     conn: psycopg.Connection[Any],
     chunk: ChunkInput,
-    summary: _FileSummary,
+    summary: FileSummary,
     rules: DetectionRules,
     clock: Callable[[], datetime],
     spark_seconds: float,
@@ -363,7 +365,7 @@ def load_weights(
         conn.commit()
         return WeightLoadResult(pairs=pairs, quarantined_rows=0, already_loaded=True)
 
-    summary = _summarise(spark, [importance_path], transactions=False)[
+    summary = summarise_files(spark, [importance_path], transactions=False)[
         PurePosixPath(importance_path).name
     ]
     aggregates, quarantined = summary.aggregates, summary.quarantined
