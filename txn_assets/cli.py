@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -96,13 +97,32 @@ def _dev(args: argparse.Namespace) -> int:
             f"Dagster UI: http://127.0.0.1:{args.port}  (DAGSTER_HOME={env['DAGSTER_HOME']})",
             flush=True,
         )
+        # Its own process group, so that stopping `dev` stops the webserver, daemon and runs too.
+        process = subprocess.Popen(command, cwd=PROJECT_ROOT, start_new_session=True)
         try:
-            return subprocess.call(command, cwd=PROJECT_ROOT)
+            return process.wait()
         except KeyboardInterrupt:
             return 0
         finally:
+            _stop_group(process)
             if spark:
                 spark.stop()
+
+
+def _stop_group(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    # Turn SIGTERM into an exception so that every `with`/`finally` stops what it started.
+    raise SystemExit(128 + signum)
 
 
 def _add_stack_options(parser: argparse.ArgumentParser) -> None:
@@ -177,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     return int(args.func(args))
 
 
