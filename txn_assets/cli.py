@@ -83,6 +83,7 @@ def _produce(args: argparse.Namespace) -> int:
 
 
 def _dev(args: argparse.Namespace) -> int:
+    from txn_assets.lib.services.ports import stop_process_group
     from txn_assets.lib.services.spark_connect import start_spark_connect
     from txn_assets.stack import PROJECT_ROOT, dagster_dev_command, local_stack
 
@@ -104,20 +105,9 @@ def _dev(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             return 0
         finally:
-            _stop_group(process)
+            stop_process_group(process)
             if spark:
                 spark.stop()
-
-
-def _stop_group(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(60)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(10)
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import time
 import urllib.request
@@ -18,7 +17,7 @@ from psycopg import sql
 
 from txn_assets.lib.generate import generate
 from txn_assets.lib.producer import cut_next_chunk
-from txn_assets.lib.services.ports import free_port
+from txn_assets.lib.services.ports import free_port, stop_process_group
 from txn_assets.lib.sources.local_file import LocalFileSource
 from txn_assets.lib.state.engine import file_md5, load_weights
 from txn_assets.lib.stores.local import LocalFolderStore
@@ -125,9 +124,4 @@ def test_dagster_dev_sensor_materialises_staged_chunks(
         with psycopg.connect(database_url) as conn:
             assert conn.execute("SELECT count(*) FROM txn.applied_chunk").fetchone()[0] == 2
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
+        stop_process_group(process)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import time
@@ -35,4 +37,16 @@ def terminate(process: subprocess.Popen[bytes], timeout_s: float = 30) -> None:
         process.wait(timeout_s)
     except subprocess.TimeoutExpired:
         process.kill()
+        process.wait(10)
+
+
+def stop_process_group(process: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
+    """Stop a process started with start_new_session=True and everything it spawned."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
         process.wait(10)
