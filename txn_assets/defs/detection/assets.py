@@ -19,7 +19,7 @@ from txn_assets.lib.chunks import chunk_index
 from txn_assets.lib.detection_files import write_detection_files
 from txn_assets.lib.producer import read_stream_end, staged_chunk_key
 from txn_assets.lib.state import engine
-from txn_assets.lib.state.engine import ChunkInput, ChunkResult, file_md5
+from txn_assets.lib.state.engine import ChunkInput, ChunkResult
 from txn_assets.resources.postgres import PostgresResource
 from txn_assets.resources.rules import RulesResource
 from txn_assets.resources.spark import SparkResource
@@ -36,18 +36,16 @@ CHUNKS_PER_SPARK_ACTION = 10
 def _wait_for_turn(conn: Any, index: int, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        expected = conn.execute(
-            "SELECT coalesce(max(chunk_index) + 1, 0) FROM txn.applied_chunk"
-        ).fetchone()[0]
+        expected = engine.next_chunk(conn)
         conn.commit()
         if expected >= index:
             return
         time.sleep(0.5)
 
 
-def _data_lines(path: Any) -> int:
-    with open(path, "rb") as handle:
-        return max(0, sum(1 for _ in handle) - 1)
+def _data_lines(data: bytes) -> int:
+    """Data rows of a staged chunk's bytes (lines after the header, as Spark splits them)."""
+    return max(0, len(data.splitlines()) - 1)
 
 
 def _chunk_table(results: list[tuple[ChunkResult, int]]) -> str:
@@ -111,29 +109,26 @@ def apply_chunks(
     detection_rules = rules.rules()
     results: list[tuple[ChunkResult, int]] = []
     keys = sorted(context.partition_keys)
-    with postgres.connect() as conn, ExitStack() as copies:
+    with postgres.connect() as conn:
         for first in range(0, len(keys), CHUNKS_PER_SPARK_ACTION):
             batch = [chunk_index(k) for k in keys[first : first + CHUNKS_PER_SPARK_ACTION]]
             _wait_for_turn(conn, batch[0], PREDECESSOR_WAIT_SECONDS)
             inputs, lines = [], []
-            for index in batch:
-                staged = staged_chunk_key(stores.staging_prefix, index)
-                native = stores.spark_path(staged)
-                if native:  # Databricks: Spark reads abfss:// itself; Python only checksums
-                    data = staging.get(staged)
-                    inputs.append(
-                        ChunkInput(
-                            index, native, hashlib.md5(data, usedforsecurity=False).hexdigest()
-                        )
-                    )
-                    lines.append(max(0, data.count(b"\n") - 1))
-                else:
-                    path = copies.enter_context(staging.local_copy(staged, stores.scratch()))
-                    inputs.append(ChunkInput(index, str(path), file_md5(path)))
-                    lines.append(_data_lines(path))
-            for result, staged_lines in zip(
-                engine.apply_chunks(conn, session, inputs, detection_rules), lines, strict=True
-            ):
+            with ExitStack() as copies:  # scratch copies live as long as their batch
+                for index in batch:
+                    staged = staged_chunk_key(stores.staging_prefix, index)
+                    # Databricks: Spark reads abfss:// itself; otherwise it reads a local copy.
+                    spark_path = stores.spark_path(staged)
+                    if spark_path is None:
+                        local = copies.enter_context(staging.local_copy(staged, stores.scratch()))
+                        spark_path, data = str(local), local.read_bytes()
+                    else:
+                        data = staging.get(staged)
+                    md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
+                    inputs.append(ChunkInput(index, spark_path, md5))
+                    lines.append(_data_lines(data))
+                applied_batch = engine.apply_chunks(conn, session, inputs, detection_rules)
+            for result, staged_lines in zip(applied_batch, lines, strict=True):
                 results.append((result, staged_lines))
                 context.log.info(
                     "chunk %s: %s rows, %s quarantined, %s detections%s",

@@ -192,8 +192,13 @@ def _recorded(
     )
 
 
+def next_chunk(conn: psycopg.Connection[Any]) -> int:
+    """The only chunk the engine accepts now (chunks apply in order)."""
+    return int(conn.execute(q.NEXT_CHUNK).fetchone()[0])  # type: ignore[index]
+
+
 def _check_next(conn: psycopg.Connection[Any], chunk_index: int) -> None:
-    expected = conn.execute(q.NEXT_CHUNK).fetchone()[0]  # type: ignore[index]
+    expected = next_chunk(conn)
     if chunk_index != expected:
         raise ChunkOrderError(
             f"chunk {chunk_index} cannot be applied: chunks apply in order and the next one is "
