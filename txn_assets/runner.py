@@ -21,6 +21,7 @@ import dagster as dg
 import psycopg
 
 from txn_assets.lib.producer import read_stream_end
+from txn_assets.lib.services.ports import terminate
 
 POLL_SECONDS = 0.5
 # Progress lines are the console output of `run`; Dagster's own events go to the instance.
@@ -49,12 +50,17 @@ class Progress:
         )
 
 
+_PROGRESS = """
+SELECT (SELECT count(*) FROM txn.staged_chunk), (SELECT count(*) FROM txn.applied_chunk),
+       (SELECT count(*) FROM txn.detection), (SELECT count(*) FROM txn.detection_file)
+"""
+
+
 def _progress(database_url: str, stores: Any) -> Progress:
     with psycopg.connect(database_url) as conn:
-        staged = conn.execute("SELECT count(*) FROM txn.staged_chunk").fetchone()[0]  # type: ignore[index]
-        applied = conn.execute("SELECT count(*) FROM txn.applied_chunk").fetchone()[0]  # type: ignore[index]
-        detections = conn.execute("SELECT count(*) FROM txn.detection").fetchone()[0]  # type: ignore[index]
-        files = conn.execute("SELECT count(*) FROM txn.detection_file").fetchone()[0]  # type: ignore[index]
+        row = conn.execute(_PROGRESS).fetchone()
+    assert row is not None
+    staged, applied, detections, files = row
     end = read_stream_end(stores.staging(), stores.staging_prefix)
     return Progress(staged, applied, detections, files, end.chunks if end else None)
 
@@ -71,8 +77,8 @@ def _start_producer(interval: float, log_path: Path) -> subprocess.Popen[bytes]:
 
 def _run_sensor_tick(
     defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None
-) -> tuple[str | None, int]:
-    """Evaluate the real sensor once and execute what it requests; returns (cursor, runs)."""
+) -> str | None:
+    """Evaluate the real sensor once and execute what it requests; returns the new cursor."""
     from txn_assets.defs.detection.sensors import new_chunk_sensor
 
     resources = defs.resources or {}
@@ -81,7 +87,7 @@ def _run_sensor_tick(
     )
     result = new_chunk_sensor(context)
     if not isinstance(result, dg.SensorResult):
-        return cursor, 0
+        return cursor
     for request in result.dynamic_partitions_requests or []:
         if isinstance(request, dg.AddDynamicPartitionsRequest):
             instance.add_dynamic_partitions(
@@ -94,7 +100,7 @@ def _run_sensor_tick(
         )
         if not outcome.success:
             raise RuntimeError(f"Mechanism Y run {outcome.run_id} failed")
-    return result.cursor, len(result.run_requests or [])
+    return result.cursor
 
 
 def _load_reference(defs: dg.Definitions, instance: dg.DagsterInstance) -> None:
@@ -132,27 +138,26 @@ def run_stream(interval: float, say: Callable[[str], None] = print) -> Progress:
     _load_reference(defs, instance)
     producer = _start_producer(interval, Path(os.environ["TXN_HOME"]) / "producer.log")
     cursor = _initial_cursor(database_url)
-    last_line = ""
+    shown: Progress | None = None
     try:
         while True:
-            cursor, _ = _run_sensor_tick(defs, instance, cursor)
+            cursor = _run_sensor_tick(defs, instance, cursor)
             progress = _progress(database_url, stores)
-            line = progress.line(time.monotonic() - started)
-            if line.split("] ", 1)[1] != last_line:
-                say(line)
-                last_line = line.split("] ", 1)[1]
-            finished = (
-                progress.total_chunks is not None and progress.applied >= progress.total_chunks
-            )
+            if progress != shown:
+                say(progress.line(time.monotonic() - started))
+                shown = progress
             code = producer.poll()
             if code not in (None, 0):
                 raise RuntimeError(
                     f"Mechanism X stopped with exit code {code}; see {Path(os.environ['TXN_HOME']) / 'producer.log'}"
                 )
-            if finished and code == 0:
-                return _progress(database_url, stores)
+            # The tick ran its Mechanism Y runs to the end, files included: this is final.
+            if (
+                code == 0
+                and progress.total_chunks is not None
+                and progress.applied >= progress.total_chunks
+            ):
+                return progress
             time.sleep(POLL_SECONDS)
     finally:
-        if producer.poll() is None:
-            producer.terminate()
-            producer.wait(30)
+        terminate(producer)
