@@ -80,10 +80,6 @@ class ParsedFile:
     quarantined: DataFrame
 
 
-# One result set per file, so that a chunk costs one Spark action (each action costs a job).
-SUMMARY_KINDS = ("header", "aggregate", "quarantine")
-
-
 def read_lines(spark: SparkSession, paths: str | list[str]) -> DataFrame:
     """Lines of one or more text files: (file, line_number from 1, value), in file order.
 
