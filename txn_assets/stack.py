@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import psycopg
 
@@ -34,13 +35,19 @@ class StackSettings:
     source: str = "local"  # local | drive (TXN_DRIVE_* and GOOGLE_SERVICE_ACCOUNT_JSON settings)
 
 
-def _with_database(url: str, name: str, scheme: str = "postgresql") -> str:
-    """The same server and credentials, another database (and optionally a SQLAlchemy scheme)."""
+def database_url_for(url: str, name: str, scheme: str = "postgresql") -> str:
+    """The same server, credentials and options (e.g. sslmode), another database.
+
+    `scheme` lets the same URL serve SQLAlchemy (Dagster's storage: postgresql+psycopg2).
+    """
     info = psycopg.conninfo.conninfo_to_dict(url)
-    auth = quote(str(info.get("user", "postgres")), safe="")
-    if info.get("password"):
-        auth += ":" + quote(str(info["password"]), safe="")
-    return f"{scheme}://{auth}@{info.get('host', '127.0.0.1')}:{info.get('port', 5432)}/{name}"
+    user = quote(str(info.pop("user", "postgres")), safe="")
+    password = info.pop("password", None)
+    auth = user + (":" + quote(str(password), safe="") if password else "")
+    host, port = info.pop("host", "127.0.0.1"), info.pop("port", 5432)
+    info.pop("dbname", None)
+    options = urlencode({key: str(value) for key, value in info.items()})
+    return f"{scheme}://{auth}@{host}:{port}/{name}" + (f"?{options}" if options else "")
 
 
 def _source_files(settings: StackSettings) -> tuple[Path, Path]:
@@ -56,8 +63,6 @@ def _source_files(settings: StackSettings) -> tuple[Path, Path]:
 
 def dagster_dev_command(port: int) -> list[str]:
     """`dagster dev` on loopback for this project's workspace (webserver and daemon)."""
-    import sys
-
     return [
         sys.executable,
         "-m",
@@ -101,8 +106,8 @@ def local_stack(settings: StackSettings) -> Iterator[dict[str, str]]:
             )
         env = {
             "TXN_HOME": str(home),
-            "TXN_DATABASE_URL": _with_database(admin_url, "txn"),
-            "TXN_DAGSTER_PG_URL": _with_database(
+            "TXN_DATABASE_URL": database_url_for(admin_url, "txn"),
+            "TXN_DAGSTER_PG_URL": database_url_for(
                 admin_url, "dagster", scheme="postgresql+psycopg2"
             ),
             "DAGSTER_HOME": str(_dagster_home(home)),

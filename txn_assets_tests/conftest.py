@@ -14,6 +14,7 @@ from psycopg import sql
 
 from txn_assets.lib.services.postgres import start_postgres, stop_postgres
 from txn_assets.lib.state.migrate import migrate
+from txn_assets.stack import database_url_for
 
 
 @pytest.fixture(scope="session")
@@ -31,19 +32,13 @@ def postgres_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
         stop_postgres(data_dir)
 
 
-def _with_database(admin_url: str, name: str) -> str:
-    info = psycopg.conninfo.conninfo_to_dict(admin_url)
-    info["dbname"] = name
-    return psycopg.conninfo.make_conninfo(**info)
-
-
 @pytest.fixture
 def database_url(postgres_admin_url: str) -> Iterator[str]:
     """A fresh, migrated database per test, dropped afterwards."""
     name = f"t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = _with_database(postgres_admin_url, name)
+    url = database_url_for(postgres_admin_url, name)
     migrate(url)
     try:
         yield url

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from txn_assets.stack import _with_database
+from txn_assets.stack import database_url_for
 
 
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -71,7 +71,7 @@ def test_run_streams_to_the_end_records_dagster_history_and_resumes(
         "chunk-000002.csv",
     ]
 
-    os.environ["TXN_DAGSTER_PG_URL"] = _with_database(
+    os.environ["TXN_DAGSTER_PG_URL"] = database_url_for(
         fresh_server_databases, "dagster", "postgresql+psycopg2"
     )
     instance = dg.DagsterInstance.from_config(str(tmp_path / "home/dagster"))
@@ -85,6 +85,6 @@ def test_run_streams_to_the_end_records_dagster_history_and_resumes(
     again = _cli(*args, env=env)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "3 chunks applied" in again.stdout
-    with psycopg.connect(_with_database(fresh_server_databases, "txn")) as conn:
+    with psycopg.connect(database_url_for(fresh_server_databases, "txn")) as conn:
         assert conn.execute("SELECT count(*) FROM txn.applied_chunk").fetchone()[0] == 3
         assert conn.execute("SELECT count(*) FROM txn.staged_chunk").fetchone()[0] == 3

@@ -21,7 +21,7 @@ from txn_assets.lib.services.ports import free_port, stop_process_group
 from txn_assets.lib.sources.local_file import LocalFileSource
 from txn_assets.lib.state.engine import file_md5, load_weights
 from txn_assets.lib.stores.local import LocalFolderStore
-from txn_assets.stack import PROJECT_ROOT, _with_database, dagster_dev_command
+from txn_assets.stack import PROJECT_ROOT, dagster_dev_command, database_url_for
 
 START_SENSOR = """
 mutation Start($selector: SensorSelector!) {
@@ -65,7 +65,7 @@ def dagster_database(postgres_admin_url):
             )
         )
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier("smoke_dagster")))
-    yield _with_database(postgres_admin_url, "smoke_dagster", scheme="postgresql+psycopg2")
+    yield database_url_for(postgres_admin_url, "smoke_dagster", scheme="postgresql+psycopg2")
 
 
 @pytest.mark.slow

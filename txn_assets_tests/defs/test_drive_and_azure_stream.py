@@ -20,7 +20,7 @@ from txn_assets.defs.ingestion.assets import mechanism_x_job
 from txn_assets.lib.state.migrate import migrate
 from txn_assets.resources.postgres import PostgresResource
 from txn_assets.resources.sources import SourceResource
-from txn_assets_tests.conftest import _with_database
+from txn_assets.stack import database_url_for
 from txn_assets_tests.defs.conftest import ALL_ASSETS, load_weights_asset
 
 
@@ -57,7 +57,7 @@ def second_database(postgres_admin_url):
     name = f"t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = _with_database(postgres_admin_url, name)
+    url = database_url_for(postgres_admin_url, name)
     migrate(url)
     yield url
     with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
