@@ -42,6 +42,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
+    from txn_assets.lib.checksums import md5_file
     from txn_assets.lib.generate import generate
     from txn_assets.lib.producer import StagedChunk, cut_next_chunk
     from txn_assets.lib.rules import DetectionRules
@@ -80,9 +81,7 @@ def main() -> None:
             spark = build_spark_session()
             t = time.perf_counter()
             with psycopg.connect(url) as conn:
-                engine.load_weights(
-                    conn, spark, str(files.importance), engine.file_md5(files.importance)
-                )
+                engine.load_weights(conn, spark, str(files.importance), md5_file(files.importance))
             print(f"{'Y: load CustomerImportance (once)':<38} {time.perf_counter() - t:.2f}s")
 
             spark_times, total_times = [], []

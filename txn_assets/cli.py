@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from txn_assets.lib import settings
+
 DEFAULT_HOME = Path(".state")
 
 
@@ -37,29 +39,38 @@ def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def _run(args: argparse.Namespace) -> int:
-    from txn_assets.runner import run_stream
+    from txn_assets.runner import run_checks, run_stream
     from txn_assets.stack import local_stack
 
     with local_stack(_settings(args)) as env:
         started = time.monotonic()
         final = run_stream(args.interval)
         elapsed = time.monotonic() - started
-        where = Path(env["TXN_STORE_ROOT"]) / os.environ.get("TXN_OUTPUT_PREFIX", "detections")
         print()
         print(
             f"done in {elapsed:.1f}s: {final.applied} chunks applied, {final.detections} detections "
             f"in {final.files} files"
         )
-        if env["TXN_STORE"] == "local":
-            print(f"detection files: {where}/*.csv")
-        else:
-            from txn_assets.definitions import defs
+        print("checks: all passed" if run_checks() else "checks: see the failures above")
+        from txn_assets.definitions import defs
 
-            stores = (defs.resources or {})["stores"].process_config_and_initialize()
-            print(f"detection files: {stores.output().uri(stores.output_prefix)}/*.csv")
+        stores = (defs.resources or {})["stores"].process_config_and_initialize()
+        print(f"detection files: {stores.output().uri(stores.output_prefix)}/*.csv")
         print(
             f"Dagster history: DAGSTER_HOME={env['DAGSTER_HOME']} (see it with `txn-assets dev --home {args.home}`)"
         )
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    """Bring the state database of TXN_DATABASE_URL (or --database-url) to the newest schema."""
+    from txn_assets.lib.state.migrate import migrate
+
+    url = args.database_url or os.environ.get("TXN_DATABASE_URL")
+    if not url:
+        raise SystemExit("give --database-url or set TXN_DATABASE_URL")
+    applied = migrate(url)
+    print(f"applied {len(applied)} migrations: {applied}" if applied else "schema is current")
     return 0
 
 
@@ -123,7 +134,7 @@ def _add_stack_options(parser: argparse.ArgumentParser) -> None:
         "--transactions", help="transactions.csv (default: generated under HOME/source)"
     )
     parser.add_argument("--importance", help="CustomerImportance.csv")
-    parser.add_argument("--chunk-rows", type=int, default=10_000)
+    parser.add_argument("--chunk-rows", type=int, default=settings.CHUNK_ROWS)
     parser.add_argument(
         "--store",
         choices=["local", "azure", "azurite"],
@@ -158,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--interval",
         type=float,
-        default=1.0,
+        default=settings.PRODUCER_INTERVAL_SECONDS,
         help="seconds between chunks (0: as fast as possible)",
     )
     run.set_defaults(func=_run)
@@ -175,10 +186,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dev.set_defaults(func=_dev)
 
+    mig = sub.add_parser("migrate", help="apply the state database's schema migrations")
+    mig.add_argument("--database-url", help="default: TXN_DATABASE_URL")
+    mig.set_defaults(func=_migrate)
+
     produce = sub.add_parser(
         "produce", help="Mechanism X only (used by `run`; needs the stack's environment)"
     )
-    produce.add_argument("--interval", type=float, default=1.0)
+    produce.add_argument("--interval", type=float, default=settings.PRODUCER_INTERVAL_SECONDS)
     produce.add_argument("--max-chunks", type=int, default=0)
     produce.set_defaults(func=_produce)
     return parser

@@ -3,11 +3,22 @@
 import dagster as dg
 
 from txn_assets.defs.detection.assets import apply_chunks, detection_files
+from txn_assets.defs.detection.checks import (
+    STREAM_CHECKS,
+    stream_checks_job,
+    stream_checks_schedule,
+)
 from txn_assets.defs.detection.jobs import mechanism_y_job
 from txn_assets.defs.detection.sensors import new_chunk_sensor
-from txn_assets.defs.ingestion.assets import mechanism_x_job, staged_chunk
+from txn_assets.defs.ingestion.assets import staged_chunk
+from txn_assets.defs.ingestion.jobs import mechanism_x_job
 from txn_assets.defs.resources import resources_from_env
-from txn_assets.defs.source.assets import customer_weights, importance_file, transactions_file
+from txn_assets.defs.source.assets import (
+    customer_weights,
+    customer_weights_job,
+    importance_file,
+    transactions_file,
+)
 
 ASSETS: list[dg.AssetsDefinition | dg.SourceAsset] = [
     transactions_file,
@@ -20,7 +31,9 @@ ASSETS: list[dg.AssetsDefinition | dg.SourceAsset] = [
 
 defs = dg.Definitions(
     assets=ASSETS,
-    jobs=[mechanism_x_job, mechanism_y_job],
+    asset_checks=STREAM_CHECKS,
+    jobs=[mechanism_x_job, mechanism_y_job, customer_weights_job, stream_checks_job],
     sensors=[new_chunk_sensor],
+    schedules=[stream_checks_schedule],
     resources=resources_from_env(),
 )

@@ -17,8 +17,10 @@ from urllib.parse import quote, urlencode
 
 import psycopg
 
+from txn_assets.lib import settings
 from txn_assets.lib.generate import generate
 from txn_assets.lib.services.postgres import ensure_database, start_postgres, stop_postgres
+from txn_assets.lib.state.migrate import migrate
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,7 +32,7 @@ class StackSettings:
     home: Path
     transactions: Path | None = None  # None: generated BankSim-shaped data under HOME/source
     importance: Path | None = None
-    chunk_rows: int = 10_000
+    chunk_rows: int = settings.CHUNK_ROWS
     store: str = "local"  # local | azure | azurite
     source: str = "local"  # local | drive (TXN_DRIVE_* and GOOGLE_SERVICE_ACCOUNT_JSON settings)
 
@@ -98,6 +100,7 @@ def local_stack(settings: StackSettings) -> Iterator[dict[str, str]]:
             admin_url = server.url()
         ensure_database(admin_url, "txn")
         ensure_database(admin_url, "dagster")
+        migrate(database_url_for(admin_url, "txn"))
         source_env = {"TXN_SOURCE": settings.source}
         if settings.source == "local":
             transactions, importance = _source_files(settings)
@@ -116,6 +119,7 @@ def local_stack(settings: StackSettings) -> Iterator[dict[str, str]]:
             "TXN_STORE": "local" if settings.store == "local" else "azure",
             "TXN_STORE_ROOT": str(home / "blob"),
             "TXN_SCRATCH_DIR": str(home / "scratch"),
+            "TXN_LOG_DIR": str(home / "logs"),
         }
         if settings.store == "azurite":
             from txn_assets.lib.services.azurite import start_azurite

@@ -55,11 +55,17 @@ def conn(database_url: str) -> Iterator[psycopg.Connection[Any]]:
 
 
 @pytest.fixture(scope="session")
-def spark() -> Any:
+def spark_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the tests' Spark JVM logs (kept as a test artifact, never on the console)."""
+    return tmp_path_factory.mktemp("logs") / "spark.log"
+
+
+@pytest.fixture(scope="session")
+def spark(spark_log: Path) -> Any:
     """One classic local SparkSession for the whole run, as production reuses one per process."""
     from txn_assets.lib.spark_session import build_spark_session
 
-    session = build_spark_session()
+    session = build_spark_session(log_file=str(spark_log))
     yield session
     session.stop()
 
@@ -84,15 +90,18 @@ def azurite() -> Iterator[Any]:
 
 @pytest.fixture
 def azure_store_resource(azurite: Any, tmp_path: Path) -> Any:
-    """A StoreResource on Azurite with containers unique to the test."""
+    """The Azure Blob store resource on Azurite, with containers unique to the test."""
+    from dagster_azure.blob import AzureBlobStorageKeyCredential, AzureBlobStorageResource
+
     from txn_assets.lib.services.azurite import ACCOUNT_KEY
-    from txn_assets.resources.stores import StoreResource
+    from txn_assets.resources.stores import AzureBlobStoreResource
 
     suffix = uuid.uuid4().hex[:10]
-    return StoreResource(
-        kind="azure",
-        account_url=azurite.account_url,
-        account_key=ACCOUNT_KEY,
+    return AzureBlobStoreResource(
+        blob_storage=AzureBlobStorageResource(
+            account_url=azurite.account_url,
+            credential=AzureBlobStorageKeyCredential(key=ACCOUNT_KEY),
+        ),
         staging_container=f"staging-{suffix}",
         output_container=f"output-{suffix}",
         scratch_dir=str(tmp_path / "scratch"),

@@ -15,11 +15,12 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from txn_assets.lib.checksums import md5_file
 from txn_assets.lib.generate import generate
 from txn_assets.lib.producer import cut_next_chunk
 from txn_assets.lib.services.ports import free_port, stop_process_group
 from txn_assets.lib.sources.local_file import LocalFileSource
-from txn_assets.lib.state.engine import file_md5, load_weights
+from txn_assets.lib.state.engine import load_weights
 from txn_assets.lib.stores.local import LocalFolderStore
 from txn_assets.stack import PROJECT_ROOT, dagster_dev_command, database_url_for
 
@@ -88,7 +89,7 @@ def test_dagster_dev_sensor_materialises_staged_chunks(
         "TXN_CHUNK_ROWS": "1000",
     }
     with psycopg.connect(database_url) as conn:
-        load_weights(conn, spark, str(files.importance), file_md5(files.importance))
+        load_weights(conn, spark, str(files.importance), md5_file(files.importance))
     port = free_port()
     process = subprocess.Popen(
         dagster_dev_command(port),

@@ -1,59 +1,123 @@
-"""Resources chosen from the environment in one place (the CLI sets these for local runs)."""
+"""The resources of a deployment, chosen in one place from its environment (README: Settings).
+
+Each backend is its own resource class: `TXN_STORE` picks the local folder or Azure Blob Storage,
+`TXN_SOURCE` the local files or Google Drive, `TXN_SPARK_REMOTE` Spark Connect instead of a
+classic session. Secrets are `EnvVar`s, resolved by Dagster at run time and never shown in the UI.
+"""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from dagster_azure.blob import (
+    AzureBlobStorageDefaultCredential,
+    AzureBlobStorageKeyCredential,
+    AzureBlobStorageResource,
+    AzureBlobStorageSASTokenCredential,
+)
+from dagster_pyspark import LazyPySparkResource
 
+from txn_assets.lib import settings
+from txn_assets.lib.spark_session import spark_config
 from txn_assets.resources.postgres import PostgresResource
 from txn_assets.resources.rules import RulesResource
-from txn_assets.resources.sources import SourceResource
-from txn_assets.resources.spark import SparkResource
-from txn_assets.resources.stores import StoreResource
+from txn_assets.resources.sources import (
+    GoogleDriveSourceResource,
+    LocalFileSourceResource,
+    SourceResource,
+)
+from txn_assets.resources.stores import AzureBlobStoreResource, LocalStoreResource, StoreResource
+
+# Where local state lives when nothing else is configured (`txn-assets run|dev` set TXN_HOME).
+_HOME = Path(os.environ.get("TXN_HOME", ".state"))
 
 
 def _env(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
 
 
-def _secret(name: str) -> Any:
-    """Secrets stay out of code and config: resolved by Dagster from the environment at run time."""
-    return dg.EnvVar(name) if name in os.environ else ""
+def _azure_credential() -> Any:
+    """dagster-azure's credential: a key or SAS token from the environment, else the default chain."""
+    if "AZURE_STORAGE_KEY" in os.environ:
+        return AzureBlobStorageKeyCredential(key=dg.EnvVar("AZURE_STORAGE_KEY"))
+    if "AZURE_STORAGE_SAS_TOKEN" in os.environ:
+        return AzureBlobStorageSASTokenCredential(token=dg.EnvVar("AZURE_STORAGE_SAS_TOKEN"))
+    return AzureBlobStorageDefaultCredential()
+
+
+def store_from_env() -> StoreResource:
+    """The local folder (default) or Azure Blob Storage (`TXN_STORE=azure`)."""
+    common = {
+        "staging_prefix": _env("TXN_STAGING_PREFIX", settings.STAGING_PREFIX),
+        "output_prefix": _env("TXN_OUTPUT_PREFIX", settings.OUTPUT_PREFIX),
+        "scratch_dir": _env("TXN_SCRATCH_DIR", str(_HOME / "scratch")),
+    }
+    kind = _env("TXN_STORE", "local")
+    if kind == "local":
+        return LocalStoreResource(root=_env("TXN_STORE_ROOT", str(_HOME / "blob")), **common)
+    if kind == "azure":
+        return AzureBlobStoreResource(
+            blob_storage=AzureBlobStorageResource(
+                account_url=dg.EnvVar("AZURE_STORAGE_ACCOUNT_URL"), credential=_azure_credential()
+            ),
+            staging_container=_env("TXN_STAGING_CONTAINER", settings.STAGING_CONTAINER),
+            output_container=_env("TXN_OUTPUT_CONTAINER", settings.OUTPUT_CONTAINER),
+            spark_reads_abfss=_env("TXN_SPARK_READS_ABFSS", "false").lower() == "true",
+            **common,
+        )
+    raise ValueError(f"TXN_STORE={kind!r}: use 'local' or 'azure'")
+
+
+def source_from_env() -> SourceResource:
+    """Local files (default) or Google Drive (`TXN_SOURCE=drive`)."""
+    chunk_rows = int(_env("TXN_CHUNK_ROWS", str(settings.CHUNK_ROWS)))
+    kind = _env("TXN_SOURCE", "local")
+    if kind == "local":
+        folder = _HOME / "source"
+        return LocalFileSourceResource(
+            transactions_path=_env("TXN_TRANSACTIONS_PATH", str(folder / "transactions.csv")),
+            importance_path=_env("TXN_IMPORTANCE_PATH", str(folder / "CustomerImportance.csv")),
+            chunk_rows=chunk_rows,
+        )
+    if kind == "drive":
+        credentials = (
+            dg.EnvVar("GOOGLE_SERVICE_ACCOUNT_JSON")
+            if "GOOGLE_SERVICE_ACCOUNT_JSON" in os.environ
+            else ""
+        )
+        return GoogleDriveSourceResource(
+            transactions_file=_env("TXN_DRIVE_TRANSACTIONS", "transactions.csv"),
+            importance_file=_env("TXN_DRIVE_IMPORTANCE", "CustomerImportance.csv"),
+            folder_id=_env("TXN_DRIVE_FOLDER_ID"),
+            credentials=credentials,
+            api_endpoint=_env("TXN_DRIVE_API_ENDPOINT"),
+            token_uri=_env("TXN_DRIVE_TOKEN_URI"),
+            chunk_rows=chunk_rows,
+        )
+    raise ValueError(f"TXN_SOURCE={kind!r}: use 'local' or 'drive'")
+
+
+def spark_from_env() -> LazyPySparkResource:
+    """dagster-pyspark's lazy session: Spark Connect if TXN_SPARK_REMOTE is set, else classic."""
+    log_dir = Path(_env("TXN_LOG_DIR", str(_HOME / "logs")))
+    return LazyPySparkResource(
+        spark_config=spark_config(
+            remote=_env("TXN_SPARK_REMOTE"),
+            master=_env("TXN_SPARK_MASTER", settings.SPARK_MASTER),
+            log_file=str(log_dir.resolve() / "spark.log"),
+        )
+    )
 
 
 def resources_from_env() -> dict[str, Any]:
-    """All resources, configured from TXN_* / AZURE_* / GOOGLE_* variables (README: Settings)."""
+    """Every resource the definitions use, for the deployment this environment describes."""
     return {
         "postgres": PostgresResource(url=dg.EnvVar("TXN_DATABASE_URL")),
-        "spark": SparkResource(
-            remote=_env("TXN_SPARK_REMOTE"), master=_env("TXN_SPARK_MASTER", "local[2]")
-        ),
-        "stores": StoreResource(
-            kind=_env("TXN_STORE", "local"),
-            root=_env("TXN_STORE_ROOT", ".state/blob"),
-            staging_prefix=_env("TXN_STAGING_PREFIX", "staging"),
-            output_prefix=_env("TXN_OUTPUT_PREFIX", "detections"),
-            scratch_dir=_env("TXN_SCRATCH_DIR", ".state/scratch"),
-            account_url=_env("AZURE_STORAGE_ACCOUNT_URL"),
-            account_key=_secret("AZURE_STORAGE_KEY"),
-            sas_token=_secret("AZURE_STORAGE_SAS_TOKEN"),
-            staging_container=_env("TXN_STAGING_CONTAINER", "staging"),
-            output_container=_env("TXN_OUTPUT_CONTAINER", "output"),
-            spark_reads_abfss=_env("TXN_SPARK_READS_ABFSS", "false").lower() == "true",
-        ),
-        "source": SourceResource(
-            kind=_env("TXN_SOURCE", "local"),
-            transactions_path=_env("TXN_TRANSACTIONS_PATH"),
-            importance_path=_env("TXN_IMPORTANCE_PATH"),
-            chunk_rows=int(_env("TXN_CHUNK_ROWS", "10000")),
-            drive_transactions=_env("TXN_DRIVE_TRANSACTIONS", "transactions.csv"),
-            drive_importance=_env("TXN_DRIVE_IMPORTANCE", "CustomerImportance.csv"),
-            drive_folder_id=_env("TXN_DRIVE_FOLDER_ID"),
-            drive_credentials=_secret("GOOGLE_SERVICE_ACCOUNT_JSON"),
-            drive_api_endpoint=_env("TXN_DRIVE_API_ENDPOINT"),
-            drive_token_uri=_env("TXN_DRIVE_TOKEN_URI"),
-        ),
+        "spark": spark_from_env(),
+        "stores": store_from_env(),
+        "source": source_from_env(),
         "rules": RulesResource(),
     }

@@ -9,7 +9,6 @@ treats as done, and then records the file.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,8 +17,11 @@ from typing import Any
 
 import psycopg
 
+from txn_assets.lib.checksums import md5_bytes
 from txn_assets.lib.state.engine import Detection
+from txn_assets.lib.state.queries import files as q
 from txn_assets.lib.stores.base import ObjectStore, PutOutcome
+from txn_assets.lib.stream_status import read_status
 from txn_assets.lib.timefmt import format_ist, utc_now
 
 DETECTIONS_PER_FILE = 50
@@ -70,25 +72,10 @@ def render_detection_file(y_start_time: datetime, detections: Sequence[Detection
     return buffer.getvalue().encode("utf-8")
 
 
-_DETECTIONS_IN_RANGE = """
-SELECT seq, chunk_index, pattern_id, action_type, customer, merchant, detected_at
-FROM txn.detection WHERE seq >= %(first)s AND seq < %(stop)s ORDER BY seq
-"""
-_RECORD_FILE = """
-INSERT INTO txn.detection_file (file_number, path, first_seq, last_seq, rows, md5, written_at)
-VALUES (%(file_number)s, %(path)s, %(first_seq)s, %(last_seq)s, %(rows)s, %(md5)s, %(written_at)s)
-ON CONFLICT (file_number) DO NOTHING
-"""
-
-
 def _pending_files(
     conn: psycopg.Connection[Any], through_chunk: int, final: bool
 ) -> tuple[datetime, list[tuple[int, int]]]:
-    row = conn.execute(
-        "SELECT a.detections_total, s.y_start_time, (SELECT max(chunk_index) FROM txn.applied_chunk) "
-        "FROM txn.applied_chunk a, txn.stream s WHERE a.chunk_index = %s",
-        (through_chunk,),
-    ).fetchone()
+    row = conn.execute(q.FILE_PLAN, {"through_chunk": through_chunk}).fetchone()
     if row is None:
         raise ValueError(
             f"chunk {through_chunk} is not applied: no detection files can be cut for it"
@@ -96,7 +83,7 @@ def _pending_files(
     total, y_start_time, last_applied = row
     if final and last_applied != through_chunk:
         raise ValueError(f"chunk {through_chunk} is not the last applied chunk ({last_applied})")
-    written = {r[0] for r in conn.execute("SELECT file_number FROM txn.detection_file")}
+    written = {r[0] for r in conn.execute(q.WRITTEN_FILE_NUMBERS)}
     full = total // DETECTIONS_PER_FILE
     ranges = [
         (n * DETECTIONS_PER_FILE, (n + 1) * DETECTIONS_PER_FILE)
@@ -126,24 +113,46 @@ def write_detection_files(
     for first, stop in ranges:
         detections = [
             Detection(*r)
-            for r in conn.execute(_DETECTIONS_IN_RANGE, {"first": first, "stop": stop})
+            for r in conn.execute(q.DETECTIONS_IN_RANGE, {"first": first, "stop": stop})
         ]
         file_number = first // DETECTIONS_PER_FILE
         key = detection_file_key(prefix, file_number)
         data = render_detection_file(y_start_time, detections)
         outcome = store.put_new(key, data)
         conn.execute(
-            _RECORD_FILE,
+            q.RECORD_FILE,
             {
                 "file_number": file_number,
                 "path": key,
                 "first_seq": first,
                 "last_seq": stop - 1,
                 "rows": len(detections),
-                "md5": hashlib.md5(data, usedforsecurity=False).hexdigest(),
+                "md5": md5_bytes(data),
                 "written_at": utc_now(),
             },
         )
         conn.commit()
         written.append(WrittenFile(file_number, key, store.uri(key), len(detections), outcome))
     return written
+
+
+@dataclass(frozen=True)
+class FilesOutcome:
+    """What a write through a chunk did, and how many files and detections are in files now."""
+
+    written: list[WrittenFile]
+    final: bool
+    files_total: int
+    detections_in_files: int
+
+
+def write_files_through(
+    conn: psycopg.Connection[Any], store: ObjectStore, prefix: str, through_chunk: int
+) -> FilesOutcome:
+    """Write every complete file through `through_chunk`; the partial last one if it ends the stream."""
+    status = read_status(conn)
+    final = status.total_chunks is not None and through_chunk == status.total_chunks - 1
+    written = write_detection_files(conn, store, prefix, through_chunk, final=final)
+    files, in_files = conn.execute(q.FILE_TOTALS).fetchone()  # type: ignore[misc]
+    conn.commit()
+    return FilesOutcome(written, final, int(files), int(in_files))

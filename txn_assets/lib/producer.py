@@ -9,20 +9,25 @@ means a consumer that sees the last chunk always sees the marker too.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 
+from txn_assets.lib.checksums import md5_bytes
 from txn_assets.lib.chunks import chunk_file_name
 from txn_assets.lib.generate import TRANSACTIONS_HEADER
 from txn_assets.lib.sources.base import RangedSource, SourceChangedError, SourceIdentity
+from txn_assets.lib.state.queries import producer as q
 from txn_assets.lib.stores.base import ObjectStore, PutOutcome
 
 STREAM_END_NAME = "_stream_end.json"
 READ_BLOCK = 1 << 20
+
+
+class ChunkNotStagedError(LookupError):
+    """A chunk was asked for that Mechanism X has not staged (yet)."""
 
 
 @dataclass(frozen=True)
@@ -102,23 +107,6 @@ def _read_lines(
     return b"".join(pieces), lines, position
 
 
-_PRODUCER = "SELECT source_name, source_size, source_md5, chunk_rows, header, next_chunk, next_offset, next_row, ended FROM txn.producer WHERE stream_id = 1 FOR UPDATE"
-_START = """
-INSERT INTO txn.producer (source_name, source_size, source_md5, chunk_rows, header, next_chunk, next_offset, next_row)
-VALUES (%(name)s, %(size)s, %(md5)s, %(chunk_rows)s, %(header)s, 0, %(offset)s, 0)
-ON CONFLICT (stream_id) DO NOTHING
-"""
-_ADVANCE = """
-UPDATE txn.producer SET next_chunk = %(next_chunk)s, next_offset = %(next_offset)s,
-    next_row = %(next_row)s, ended = %(ended)s WHERE stream_id = 1
-"""
-_RECORD = """
-INSERT INTO txn.staged_chunk (chunk_index, byte_start, byte_end, first_row, rows, md5, staged_key)
-VALUES (%(index)s, %(start)s, %(end)s, %(first_row)s, %(rows)s, %(md5)s, %(key)s)
-ON CONFLICT (chunk_index) DO NOTHING
-"""
-
-
 def _start_stream(
     conn: psycopg.Connection[Any], source: RangedSource, identity: SourceIdentity, chunk_rows: int
 ) -> None:
@@ -129,7 +117,7 @@ def _start_stream(
             f"{identity.name}: expected the header {TRANSACTIONS_HEADER!r}, found {text!r}"
         )
     conn.execute(
-        _START,
+        q.START_PRODUCER,
         {
             "name": identity.name,
             "size": identity.size,
@@ -163,10 +151,10 @@ def cut_next_chunk(
     identity = source.identity()
     with conn.transaction():
         # The row lock makes two producers take turns instead of cutting the same chunk twice.
-        row = conn.execute(_PRODUCER).fetchone()
+        row = conn.execute(q.LOCK_PRODUCER).fetchone()
         if row is None:
             _start_stream(conn, source, identity, chunk_rows)
-            row = conn.execute(_PRODUCER).fetchone()
+            row = conn.execute(q.LOCK_PRODUCER).fetchone()
             assert row is not None
         _check_unchanged(row, identity, chunk_rows)
         header, index, offset, first_row, ended = row[4], row[5], row[6], row[7], row[8]
@@ -183,9 +171,9 @@ def cut_next_chunk(
             data = header.encode("utf-8") + b"\n" + body
             key = staged_chunk_key(staging_prefix, index)
             outcome = store.put_new(key, data)
-            md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
+            md5 = md5_bytes(data)
             conn.execute(
-                _RECORD,
+                q.RECORD_STAGED,
                 {
                     "index": index,
                     "start": offset,
@@ -198,7 +186,7 @@ def cut_next_chunk(
             )
             staged = StagedChunk(index, key, rows, offset, end, md5, reached_end, outcome)
         conn.execute(
-            _ADVANCE,
+            q.ADVANCE_PRODUCER,
             {
                 "next_chunk": index + (1 if rows else 0),
                 "next_offset": end,
@@ -216,30 +204,23 @@ def restage_chunk(
     staging_prefix: str,
     index: int,
 ) -> StagedChunk:
-    """Re-cut an already staged chunk from its recorded byte range (a rerun from the UI)."""
-    row = conn.execute(
-        "SELECT byte_start, byte_end, rows, md5 FROM txn.staged_chunk WHERE chunk_index = %s",
-        (index,),
-    ).fetchone()
-    producer = conn.execute(
-        "SELECT header, source_size, source_md5, source_name, chunk_rows FROM txn.producer"
-    ).fetchone()
+    """Re-cut an already staged chunk from its recorded byte range (a rerun from the UI).
+
+    Never cuts a new chunk: only Mechanism X advances the stream.
+    """
+    row = conn.execute(q.STAGED_CHUNK, {"index": index}).fetchone()
+    producer = conn.execute(q.PRODUCER).fetchone()
     conn.commit()
     if row is None or producer is None:
-        raise ValueError(f"chunk {index} has not been staged yet; start Mechanism X to stage it")
-    _check_unchanged(
-        (producer[3], producer[1], producer[2], producer[4]), source.identity(), producer[4]
-    )
-    start, end, rows, md5 = row
+        raise ChunkNotStagedError(
+            f"chunk {index} has not been staged yet: launch mechanism_x_job to stage it"
+        )
+    _check_unchanged(producer, source.identity(), producer[3])
+    _, start, end, rows, md5, key = row
     body, lines, _ = _read_lines(source, start, end, None)
-    data = producer[0].encode("utf-8") + b"\n" + body
-    if lines != rows or hashlib.md5(data, usedforsecurity=False).hexdigest() != md5:
+    data = producer[4].encode("utf-8") + b"\n" + body
+    if lines != rows or md5_bytes(data) != md5:
         raise SourceChangedError(f"chunk {index} no longer matches its recorded bytes")
-    key = staged_chunk_key(staging_prefix, index)
     outcome = store.put_new(key, data)
-    last = conn.execute(
-        "SELECT ended AND next_chunk = %s FROM txn.producer", (index + 1,)
-    ).fetchone()
-    is_last = bool(last and last[0])
-    conn.commit()
+    is_last = bool(producer[8]) and producer[5] == index + 1
     return StagedChunk(index, key, rows, start, end, md5, is_last, outcome)

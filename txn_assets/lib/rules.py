@@ -6,10 +6,8 @@ import json
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 
-UPGRADE = ("PatId1", "UPGRADE")
-CHILD = ("PatId2", "CHILD")
-DEI_NEEDED = ("PatId3", "DEI-NEEDED")
-PATTERNS = (UPGRADE, CHILD, DEI_NEEDED)
+# The ActionType of each pattern, in patternId order: metadata and reports list them this way.
+ACTION_TYPES = ("UPGRADE", "CHILD", "DEI-NEEDED")
 
 
 @dataclass(frozen=True)

@@ -1,33 +1,62 @@
-"""One way to get a SparkSession: a classic local session, or Spark Connect (local or Databricks)."""
+"""The Spark settings of this project: classic local, Spark Connect (local server or Databricks).
+
+`spark_config` is what dagster-pyspark's resource takes; `build_spark_session` builds the same
+session for code outside Dagster (benchmarks, engine tests). The settings for `spark.remote`
+switch PySpark's builder to Spark Connect; a process holds either kind of session, never both.
+"""
 
 from __future__ import annotations
 
 import os
+import tempfile
+from importlib import resources
 
 from pyspark.sql import SparkSession
 
+from txn_assets.lib import settings
+
+_DEFAULT_LOG = os.path.join(tempfile.gettempdir(), "txn-assets-spark.log")
 # Chunks are small (about 1 MB): a handful of shuffle partitions beats Spark's default of 200.
-_LOCAL_CONF = {
-    "spark.ui.enabled": "false",
+_SQL_CONF = {
     "spark.sql.shuffle.partitions": "2",
+    "spark.sql.session.timeZone": "UTC",
+}
+_LOCAL_CONF = {
+    "spark.app.name": "txn-assets",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
     "spark.driver.host": "127.0.0.1",
     "spark.driver.bindAddress": "127.0.0.1",
-    "spark.sql.session.timeZone": "UTC",
-    "spark.ui.showConsoleProgress": "false",
 }
 
 
-def build_spark_session(remote: str | None = None, master: str = "local[2]") -> SparkSession:
-    """Reuses the process's session: creating one costs seconds, applying a chunk should not."""
+def log4j_options(log_file: str) -> str:
+    """JVM options that send Spark's log to log_file instead of the console."""
+    config = resources.files("txn_assets.lib") / "log4j2.properties"
+    return f"-Dlog4j2.configurationFile=file:{config} -Dtxn.spark.log={log_file}"
+
+
+def spark_config(
+    remote: str = "", master: str = settings.SPARK_MASTER, log_file: str = _DEFAULT_LOG
+) -> dict[str, str]:
+    """Spark settings: `spark.remote` for Spark Connect, else a classic session on `master`."""
+    if remote:
+        return {"spark.remote": remote, **_SQL_CONF}
     # Spark binds to loopback only (and stops warning that the hostname resolves to it).
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    if remote:
-        # The generic builder also switches pyspark.sql.functions to Connect columns; one process
-        # holds either a classic or a Connect session, never both.
-        return SparkSession.builder.remote(remote).getOrCreate()
-    builder = SparkSession.builder.master(master).appName("txn-assets")
-    for key, value in _LOCAL_CONF.items():
+    return {
+        "spark.master": master,
+        **_LOCAL_CONF,
+        **_SQL_CONF,
+        "spark.driver.extraJavaOptions": log4j_options(log_file),
+    }
+
+
+def build_spark_session(
+    remote: str = "", master: str = settings.SPARK_MASTER, log_file: str = _DEFAULT_LOG
+) -> SparkSession:
+    """The process's session (created once, then reused): the config applied to the builder."""
+    builder = SparkSession.builder
+    for key, value in spark_config(remote, master, log_file).items():
         builder = builder.config(key, value)
-    session = builder.getOrCreate()
-    session.sparkContext.setLogLevel("ERROR")
-    return session
+    return builder.getOrCreate()

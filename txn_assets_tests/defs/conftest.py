@@ -6,16 +6,17 @@ from typing import Any
 
 import dagster as dg
 import pytest
+from dagster_pyspark import LazyPySparkResource
 
 from txn_assets.definitions import ASSETS
 from txn_assets.defs.source.assets import customer_weights
 from txn_assets.lib.generate import generate
 from txn_assets.lib.producer import cut_next_chunk
+from txn_assets.lib.spark_session import spark_config
 from txn_assets.resources.postgres import PostgresResource
 from txn_assets.resources.rules import RulesResource
-from txn_assets.resources.sources import SourceResource
-from txn_assets.resources.spark import SparkResource
-from txn_assets.resources.stores import StoreResource
+from txn_assets.resources.sources import LocalFileSourceResource
+from txn_assets.resources.stores import LocalStoreResource
 
 ALL_ASSETS = ASSETS
 # Scaled to 6,000 rows in 1,000-row chunks so that every pattern can fire.
@@ -34,12 +35,15 @@ def source_files(tmp_path):
 
 
 @pytest.fixture
-def resources(database_url, tmp_path, source_files, spark) -> dict[str, Any]:
+def resources(database_url, tmp_path, source_files, spark, spark_log) -> dict[str, Any]:
+    """The production resource classes on the test's services (the session's Spark is reused)."""
     return {
         "postgres": PostgresResource(url=database_url),
-        "spark": SparkResource(),
-        "stores": StoreResource(root=str(tmp_path / "blob"), scratch_dir=str(tmp_path / "scratch")),
-        "source": SourceResource(
+        "spark": LazyPySparkResource(spark_config=spark_config(log_file=str(spark_log))),
+        "stores": LocalStoreResource(
+            root=str(tmp_path / "blob"), scratch_dir=str(tmp_path / "scratch")
+        ),
+        "source": LocalFileSourceResource(
             transactions_path=str(source_files.transactions),
             importance_path=str(source_files.importance),
             chunk_rows=1_000,

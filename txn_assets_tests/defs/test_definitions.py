@@ -17,9 +17,27 @@ def test_definitions_load_with_every_job_sensor_and_asset():
         "chunk_detections",
         "detection_files",
     }
-    for name in ("mechanism_x_job", "mechanism_y_job"):
+    for name in ("mechanism_x_job", "mechanism_y_job", "customer_weights_job", "stream_checks_job"):
         assert defs.resolve_job_def(name).name == name
-    assert defs.resolve_sensor_def("new_chunk_sensor").job_name == "mechanism_y_job"
+    sensor = defs.resolve_sensor_def("new_chunk_sensor")
+    assert {target.job_name for target in sensor.targets} == {
+        "mechanism_y_job",
+        "customer_weights_job",
+    }
+    schedule = defs.resolve_schedule_def("stream_checks_schedule")
+    assert schedule.job_name == "stream_checks_job"
+
+
+def test_mechanism_y_runs_no_stream_checks_and_the_checks_job_runs_them_all():
+    y_nodes = {node.name for node in defs.resolve_job_def("mechanism_y_job").nodes}
+    assert y_nodes == {"apply_chunks", "detection_files"}
+    check_nodes = {node.name for node in defs.resolve_job_def("stream_checks_job").nodes}
+    assert check_nodes == {
+        "detection_files_detection_files_complete",
+        "pattern_state_merchant_totals_match",
+        "pattern_state_chunks_applied_within_lag",
+        "pattern_state_quarantine_share",
+    }
 
 
 def test_lineage_runs_from_the_source_to_the_detection_files():

@@ -9,17 +9,14 @@ import uuid
 import dagster as dg
 import psycopg
 import pytest
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
 from psycopg import sql
 
 from txn_assets.defs.detection.assets import apply_chunks, detection_files
-from txn_assets.defs.ingestion.assets import mechanism_x_job
+from txn_assets.defs.ingestion.jobs import mechanism_x_job
+from txn_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
 from txn_assets.lib.state.migrate import migrate
 from txn_assets.resources.postgres import PostgresResource
-from txn_assets.resources.sources import SourceResource
+from txn_assets.resources.sources import GoogleDriveSourceResource
 from txn_assets.stack import database_url_for
 from txn_assets_tests.defs.conftest import ALL_ASSETS, load_weights_asset
 
@@ -40,7 +37,7 @@ def _run_stream(instance, resources) -> list[tuple[str, ...]]:
         selection=dg.AssetSelection.assets(apply_chunks, detection_files),
         instance=instance,
         resources=resources,
-        tags={ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]},
+        tags={RANGE_START_TAG: keys[0], RANGE_END_TAG: keys[-1]},
     )
     assert result.success
     output = resources["stores"].output()
@@ -84,15 +81,14 @@ def test_drive_source_and_azure_store_give_the_local_runs_detections(
         **resources,
         "postgres": PostgresResource(url=second_database),
         "stores": azure_store_resource,
-        "source": SourceResource(
-            kind="drive",
+        "source": GoogleDriveSourceResource(
             chunk_rows=1_000,
-            drive_transactions="transactions.csv",
-            drive_importance="CustomerImportance.csv",
-            drive_folder_id="folder",
-            drive_credentials=service_account_key[0],
-            drive_api_endpoint=drive_server.api_endpoint,
-            drive_token_uri=drive_server.token_uri,
+            transactions_file="transactions.csv",
+            importance_file="CustomerImportance.csv",
+            folder_id="folder",
+            credentials=service_account_key[0],
+            api_endpoint=drive_server.api_endpoint,
+            token_uri=drive_server.token_uri,
         ),
     }
     with dg.instance_for_test() as cloud_instance:

@@ -7,13 +7,14 @@ import io
 
 import pytest
 
+from txn_assets.lib.checksums import md5_file
 from txn_assets.lib.detection_files import (
     DETECTION_HEADER,
     detection_file_key,
     write_detection_files,
 )
 from txn_assets.lib.rules import DetectionRules
-from txn_assets.lib.state.engine import apply_chunk, file_md5, load_weights
+from txn_assets.lib.state.engine import apply_chunk, load_weights
 from txn_assets.lib.stores.base import PutOutcome
 from txn_assets.lib.stores.local import LocalFolderStore
 from txn_assets_tests.builders import txns, write_chunk, write_importance
@@ -27,13 +28,13 @@ def store(tmp_path):
 def _emit_child_detections(conn, spark, folder, chunk_index: int, customers: range) -> None:
     rows = [t for c in customers for t in txns(f"C{c:04d}", "M1", 80, "1.00")]
     path = write_chunk(folder / f"chunk-{chunk_index}.csv", rows)
-    apply_chunk(conn, spark, chunk_index, str(path), file_md5(path), DetectionRules())
+    apply_chunk(conn, spark, chunk_index, str(path), md5_file(path), DetectionRules())
 
 
 @pytest.fixture
 def detections_120(conn, spark, tmp_path):
     imp = write_importance(tmp_path / "imp.csv", [("X", "Y", "1")])
-    load_weights(conn, spark, str(imp), file_md5(imp))
+    load_weights(conn, spark, str(imp), md5_file(imp))
     _emit_child_detections(conn, spark, tmp_path, 0, range(120))
 
 

@@ -8,7 +8,13 @@ import pytest
 
 from txn_assets.lib import producer
 from txn_assets.lib.generate import TRANSACTIONS_HEADER, generate
-from txn_assets.lib.producer import cut_next_chunk, read_stream_end, restage_chunk, stream_end_key
+from txn_assets.lib.producer import (
+    ChunkNotStagedError,
+    cut_next_chunk,
+    read_stream_end,
+    restage_chunk,
+    stream_end_key,
+)
 from txn_assets.lib.sources.base import SourceChangedError
 from txn_assets.lib.sources.local_file import LocalFileSource
 from txn_assets.lib.stores.base import PutOutcome
@@ -108,12 +114,12 @@ def test_exact_multiple_marks_the_end_with_the_last_full_chunk(conn, tmp_path, s
     assert json.loads(store.get(stream_end_key("staging")))["chunks"] == 2
 
 
-def test_restage_rewrites_identical_bytes_and_detects_drift(conn, source_file, store):
+def test_restage_rewrites_identical_bytes_and_refuses_unstaged_chunks(conn, source_file, store):
     source = LocalFileSource(source_file)
     chunks = _cut_all(conn, source, store)
     again = restage_chunk(conn, source, store, "staging", 1)
     assert again.outcome is PutOutcome.IDENTICAL and again.md5 == chunks[1].md5
-    with pytest.raises(ValueError, match="not been staged"):
+    with pytest.raises(ChunkNotStagedError, match="chunk 7 has not been staged yet"):
         restage_chunk(conn, source, store, "staging", 7)
 
 

@@ -1,57 +1,139 @@
-"""The new-chunk sensor: spots staged chunks and launches one Mechanism Y run per tick."""
+"""The new-chunk sensor: Mechanism Y's automation, decided from durable state on every tick.
+
+Each tick reads the stream's status (state database) and the runs in flight and recently
+finished (Dagster's run storage), and asks `stream_plan.decide` what to request: the weights
+load first, then every staged chunk that is neither applied nor in a run in flight, as one range
+run. A failed run's chunks are requested again by a later tick; a chunk that keeps failing is
+reported in the tick's skip reason instead of being retried forever.
+"""
+
+from collections.abc import Iterable
 
 import dagster as dg
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
 
 from txn_assets.defs.detection.jobs import mechanism_y_job
-from txn_assets.defs.partitions import CHUNKS, chunk_partitions
-from txn_assets.lib.chunks import chunk_index_from_file_name, chunk_key
-from txn_assets.resources.stores import StoreResource
+from txn_assets.defs.partitions import (
+    CHUNKS,
+    PARTITION_TAG,
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    chunk_partitions,
+)
+from txn_assets.defs.source.assets import customer_weights_job
+from txn_assets.lib.chunks import chunk_index, chunk_key
+from txn_assets.lib.stream_plan import Decision, FinishedRun, RunSpan, decide
+from txn_assets.lib.stream_status import StreamStatus, read_status
+from txn_assets.resources.postgres import PostgresResource
+from txn_assets.resources.sources import SourceResource
+
+IN_FLIGHT = [
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
+FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
+# Enough history to see a chunk fail MAX_FAILED_ATTEMPTS times among other runs.
+RECENT_RUNS = 30
+PATTERN_STATE = dg.AssetKey("pattern_state")
+CUSTOMER_WEIGHTS = dg.AssetKey("customer_weights")
 
 
-def new_contiguous_chunks(staged: list[int], cursor: int) -> list[int]:
-    """Staged chunk indexes after the cursor, up to the first gap (chunks apply in order)."""
-    available = set(staged)
+def run_span(run: dg.DagsterRun) -> RunSpan | None:
+    """The chunks a run applies (a range or one partition of pattern_state), or None."""
+    applies_chunks = run.job_name == mechanism_y_job.name or (
+        run.asset_selection is not None and PATTERN_STATE in run.asset_selection
+    )
+    if not applies_chunks:
+        return None
+    start, end = run.tags.get(RANGE_START_TAG), run.tags.get(RANGE_END_TAG)
+    if start is None or end is None:
+        start = end = run.tags.get(PARTITION_TAG)
+    if start is None or end is None:
+        return None
+    return RunSpan(chunk_index(start), chunk_index(end))
+
+
+def loads_weights(run: dg.DagsterRun) -> bool:
+    """Whether a run materialises customer_weights."""
+    return run.job_name == customer_weights_job.name or (
+        run.asset_selection is not None and CUSTOMER_WEIGHTS in run.asset_selection
+    )
+
+
+def run_error(instance: dg.DagsterInstance, run_id: str) -> str:
+    """The message of a failed run's first step failure (or of the run failure itself)."""
+    for event_type in (dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.RUN_FAILURE):
+        for record in instance.all_logs(run_id, of_type=event_type):
+            event = record.dagster_event
+            data = event.event_specific_data if event else None
+            error = getattr(data, "error", None)
+            if error is not None:
+                return error.message.strip().splitlines()[0]
+            if record.message:
+                return record.message
+    return "(no error message recorded)"
+
+
+def _finished(runs: Iterable[dg.DagsterRun]) -> list[FinishedRun]:
     found = []
-    index = cursor + 1
-    while index in available:
-        found.append(index)
-        index += 1
+    for run in runs:
+        span = run_span(run)
+        if span is not None or loads_weights(run):
+            found.append(FinishedRun(run.run_id, span, run.status == dg.DagsterRunStatus.SUCCESS))
     return found
 
 
+def evaluate(
+    instance: dg.DagsterInstance, status: StreamStatus, importance_md5: str | None
+) -> Decision:
+    """The decision for this tick, from the status and the instance's runs."""
+    in_flight = [r.dagster_run for r in instance.get_run_records(dg.RunsFilter(statuses=IN_FLIGHT))]
+    recent = instance.get_run_records(dg.RunsFilter(statuses=FINISHED), limit=RECENT_RUNS)
+    return decide(
+        status,
+        importance_md5,
+        weights_in_flight=any(loads_weights(run) for run in in_flight),
+        in_flight=[span for run in in_flight if (span := run_span(run)) is not None],
+        recent=_finished(r.dagster_run for r in recent),
+        error_of=lambda run_id: run_error(instance, run_id),
+    )
+
+
 @dg.sensor(
-    job=mechanism_y_job,
-    minimum_interval_seconds=5,
+    jobs=[mechanism_y_job, customer_weights_job],
+    minimum_interval_seconds=1,
     default_status=dg.DefaultSensorStatus.STOPPED,
-    description="New staged chunks -> add partitions and request one range run of Mechanism Y.",
+    description="Mechanism Y's automation: loads the weights, then requests every staged chunk "
+    "that is not applied and not in a run in flight, as one range run. Heals failed runs.",
 )
 def new_chunk_sensor(
-    context: dg.SensorEvaluationContext, stores: StoreResource
+    context: dg.SensorEvaluationContext, postgres: PostgresResource, source: SourceResource
 ) -> dg.SensorResult | dg.SkipReason:
-    """The cursor is the last chunk index requested; each tick requests every newer chunk at once."""
-    cursor = int(context.cursor) if context.cursor else -1
-    keys = stores.staging().list_keys(stores.staging_prefix)
-    staged = [i for i in (chunk_index_from_file_name(k) for k in keys) if i is not None]
-    new = new_contiguous_chunks(staged, cursor)
-    if not new:
-        return dg.SkipReason(f"no staged chunk after {cursor}")
-    new_keys = [chunk_key(i) for i in new]
+    """One tick: read the state, decide, request (the cursor is not used: state is durable)."""
+    with postgres.connect() as conn:
+        status = read_status(conn)
+    # The current CustomerImportance matters once weights are loaded: a change stops the stream.
+    importance_md5 = source.importance().identity().md5 if status.weights_md5 else None
+    decision = evaluate(context.instance, status, importance_md5)
+    if decision.load_weights:
+        context.log.info(decision.reason)
+        return dg.SensorResult(run_requests=[dg.RunRequest(job_name=customer_weights_job.name)])
+    if decision.chunks is None:
+        return dg.SkipReason(decision.reason)
+    keys = [chunk_key(i) for i in decision.chunks]
     known = set(context.instance.get_dynamic_partitions(CHUNKS))
-    missing = [k for k in new_keys if k not in known]
-    first, last = new_keys[0], new_keys[-1]
+    missing = [k for k in keys if k not in known]
+    context.log.info(decision.reason)
     return dg.SensorResult(
         run_requests=[
             dg.RunRequest(
-                run_key=f"chunks-{first}-{last}",
-                tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
+                job_name=mechanism_y_job.name,
+                tags={RANGE_START_TAG: keys[0], RANGE_END_TAG: keys[-1]},
             )
         ],
         dynamic_partitions_requests=[chunk_partitions.build_add_request(missing)]
         if missing
         else [],
-        cursor=str(new[-1]),
     )

@@ -1,12 +1,13 @@
 """The two source files (observed, not produced here) and the weights loaded from one of them."""
 
 import dagster as dg
+from dagster_pyspark import LazyPySparkResource
 
+from txn_assets.defs.partitions import STREAM_TAG
 from txn_assets.lib.sources.base import RangedSource
-from txn_assets.lib.state.engine import load_weights
+from txn_assets.lib.state.engine import load_weights, loaded_weights
 from txn_assets.resources.postgres import PostgresResource
 from txn_assets.resources.sources import SourceResource
-from txn_assets.resources.spark import SparkResource
 from txn_assets.resources.stores import StoreResource
 
 
@@ -48,15 +49,18 @@ def customer_weights(
     context: dg.AssetExecutionContext,
     source: SourceResource,
     postgres: PostgresResource,
-    spark: SparkResource,
+    spark: LazyPySparkResource,
     stores: StoreResource,
 ) -> dg.MaterializeResult:
     """Loads the reference data once; a rematerialisation with the same file changes nothing."""
     importance = source.importance()
     identity = importance.identity()
-    local = importance.download_to(stores.scratch() / "CustomerImportance.csv")
     with postgres.connect() as conn:
-        result = load_weights(conn, spark.session(), str(local), identity.md5)
+        # Decided from the state before anything is downloaded or Spark starts.
+        result = loaded_weights(conn, identity.md5)
+        if result is None:
+            local = importance.download_to(stores.scratch() / "CustomerImportance.csv")
+            result = load_weights(conn, spark.spark_session, str(local), identity.md5)
     context.log.info("weights: %s pairs (already loaded: %s)", result.pairs, result.already_loaded)
     return dg.MaterializeResult(
         metadata={
@@ -67,3 +71,12 @@ def customer_weights(
         },
         data_version=dg.DataVersion(identity.md5),
     )
+
+
+customer_weights_job = dg.define_asset_job(
+    "customer_weights_job",
+    selection=[customer_weights],
+    executor_def=dg.in_process_executor,
+    tags={STREAM_TAG: "weights"},
+    description="Load CustomerImportance into PostgreSQL; the sensor requests it before the first chunk.",
+)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 
+from txn_assets.lib.checksums import md5_file
 from txn_assets.lib.sources.base import RangedSource, SourceIdentity
+
+# md5 by (path, size, mtime): a long-lived process (the code server evaluating the sensor every
+# second, the producer loop) hashes a file again only when it changes.
+_MD5_CACHE: dict[tuple[str, int, int], str] = {}
 
 
 class LocalFileSource(RangedSource):
@@ -14,19 +18,14 @@ class LocalFileSource(RangedSource):
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._cached: tuple[tuple[int, int], str] | None = None
 
     def identity(self) -> SourceIdentity:
         stat = self.path.stat()
-        key = (stat.st_size, stat.st_mtime_ns)
-        if self._cached is None or self._cached[0] != key:
-            digest = hashlib.md5(usedforsecurity=False)
-            with self.path.open("rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-            self._cached = (key, digest.hexdigest())
+        key = (str(self.path.resolve()), stat.st_size, stat.st_mtime_ns)
+        if key not in _MD5_CACHE:
+            _MD5_CACHE[key] = md5_file(self.path)
         modified = datetime.fromtimestamp(stat.st_mtime, UTC).isoformat()
-        return SourceIdentity(self.path.name, stat.st_size, self._cached[1], modified)
+        return SourceIdentity(self.path.name, stat.st_size, _MD5_CACHE[key], modified)
 
     def read_range(self, start: int, end: int) -> bytes:
         with self.path.open("rb") as handle:

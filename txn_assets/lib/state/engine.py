@@ -8,12 +8,11 @@ ledger row and changes nothing, and two runs can never interleave their chunks.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 
 import psycopg
@@ -21,8 +20,7 @@ from pyspark.sql import SparkSession
 
 from txn_assets.lib import spark_parsing
 from txn_assets.lib.generate import IMPORTANCE_HEADER, TRANSACTIONS_HEADER
-from txn_assets.lib.rules import DetectionRules
-from txn_assets.lib.state import queries as q
+from txn_assets.lib.rules import ACTION_TYPES, DetectionRules
 from txn_assets.lib.state.errors import (
     BadFileError,
     ChunkContentChangedError,
@@ -31,6 +29,7 @@ from txn_assets.lib.state.errors import (
     RulesChangedError,
     WeightsNotLoadedError,
 )
+from txn_assets.lib.state.queries import chunks as q
 from txn_assets.lib.timefmt import utc_now
 
 
@@ -58,11 +57,10 @@ class ChunkResult:
     detections_total: int
     already_applied: bool
     seconds: float = 0.0
-    quarantine_reasons: dict[str, int] = field(default_factory=dict)
 
     def detections_by_pattern(self) -> dict[str, int]:
         """Counts per ActionType, every pattern present (zero included) for stable metadata."""
-        counts = {"UPGRADE": 0, "CHILD": 0, "DEI-NEEDED": 0}
+        counts = dict.fromkeys(ACTION_TYPES, 0)
         for detection in self.detections:
             counts[detection.action_type] += 1
         return counts
@@ -75,15 +73,6 @@ class WeightLoadResult:
     pairs: int
     quarantined_rows: int
     already_loaded: bool
-
-
-def file_md5(path: Path) -> str:
-    """Checksum that identifies a chunk's or reference file's bytes."""
-    digest = hashlib.md5(usedforsecurity=False)
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -157,23 +146,19 @@ def _write_quarantine(
     )
 
 
-def _reasons(rows: list[dict[str, Any]]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for row in rows:
-        kind = row["reason"].split(":", 1)[0]
-        counts[kind] = counts.get(kind, 0) + 1
-    return counts
-
-
 def detections_of_chunk(conn: psycopg.Connection[Any], chunk_index: int) -> list[Detection]:
     """The detections a chunk emitted, in detection order."""
     rows = conn.execute(q.DETECTIONS_OF_CHUNK, {"chunk_index": chunk_index}).fetchall()
     return [Detection(*row) for row in rows]
 
 
-def _recorded(
+def recorded_result(
     conn: psycopg.Connection[Any], chunk_index: int, content_md5: str
 ) -> ChunkResult | None:
+    """What the ledger says applying a chunk did, or None if it is not applied yet.
+
+    Refuses if the chunk was applied from other bytes: staged chunks never change.
+    """
     row = conn.execute(q.APPLIED_CHUNK, {"chunk_index": chunk_index}).fetchone()
     if row is None:
         return None
@@ -227,17 +212,19 @@ def apply_chunks(
     chunks: Sequence[ChunkInput],
     rules: DetectionRules,
     clock: Callable[[], datetime] = utc_now,
+    importance_md5: str | None = None,
 ) -> list[ChunkResult]:
     """Fold consecutive chunks in order: one Spark action for all, one transaction per chunk.
 
     A Spark job costs most of a second whatever its size, so a run that is behind parses its
     whole batch at once and catches up; each chunk still commits on its own, in order.
+    With importance_md5, chunks are refused unless the weights came from that file.
     """
     ordered = sorted(chunks, key=lambda c: c.index)
     results: dict[int, ChunkResult] = {}
     pending = []
     for chunk in ordered:
-        done = _recorded(conn, chunk.index, chunk.content_md5)
+        done = recorded_result(conn, chunk.index, chunk.content_md5)
         conn.commit()
         if done is not None:
             results[chunk.index] = done
@@ -252,7 +239,9 @@ def apply_chunks(
         for chunk in pending:
             summary = summaries[PurePosixPath(chunk.path).name]
             _check_header(summary.header, TRANSACTIONS_HEADER, chunk.path)
-            results[chunk.index] = _apply_summary(conn, chunk, summary, rules, clock, spark_share)
+            results[chunk.index] = _apply_summary(
+                conn, chunk, summary, rules, clock, spark_share, importance_md5
+            )
     return [results[c.index] for c in ordered]
 
 
@@ -263,6 +252,7 @@ def _apply_summary(
     rules: DetectionRules,
     clock: Callable[[], datetime],
     spark_seconds: float,
+    importance_md5: str | None,
 ) -> ChunkResult:
     """The chunk's one transaction: merge, quarantine, detect, record."""
     started = time.monotonic()
@@ -271,15 +261,21 @@ def _apply_summary(
     with conn.transaction(), conn.cursor() as cur:
         stream = cur.execute(q.LOCK_STREAM).fetchone()
         assert stream is not None, "migration 0001 creates the stream row"
-        stored_rules, _, weights_loaded_at, _ = stream
+        stored_rules, _, weights_loaded_at, weights_md5 = stream
         # Re-check under the lock: another run may have applied chunks since the checks above.
-        done = _recorded(conn, chunk_index, content_md5)
+        done = recorded_result(conn, chunk_index, content_md5)
         if done is not None:
             return done
         _check_next(conn, chunk_index)
         if weights_loaded_at is None:
             raise WeightsNotLoadedError(
                 "load CustomerImportance (the weights) before applying chunks"
+            )
+        if importance_md5 is not None and importance_md5 != weights_md5:
+            raise ReferenceDataChangedError(
+                f"CustomerImportance changed (md5 {weights_md5} -> {importance_md5}) after this "
+                "stream loaded its weights: the stream refuses to judge chunks with two versions; "
+                "restore the file, or start a new stream on a fresh state database"
             )
         fingerprint = rules.fingerprint()
         if stored_rules is not None and stored_rules != fingerprint:
@@ -347,8 +343,27 @@ def _apply_summary(
         detections_total=first_seq + emitted,
         already_applied=False,
         seconds=spark_seconds + time.monotonic() - started,
-        quarantine_reasons=_reasons(quarantined),
     )
+
+
+def loaded_weights(conn: psycopg.Connection[Any], importance_md5: str) -> WeightLoadResult | None:
+    """The weights if they are loaded from this file; None if none are loaded yet.
+
+    Refuses a different file: a stream judges every chunk with the weights it started with.
+    """
+    row = conn.execute(q.STREAM_WEIGHTS).fetchone()
+    conn.commit()
+    if row is None or row[0] is None:
+        return None
+    if row[0] != importance_md5:
+        raise ReferenceDataChangedError(
+            f"this stream's weights came from CustomerImportance md5 {row[0]}, offered "
+            f"{importance_md5}: a stream keeps its weights; start a new stream on a fresh state "
+            "database to use another file"
+        )
+    pairs = conn.execute(q.WEIGHT_PAIRS).fetchone()[0]  # type: ignore[index]
+    conn.commit()
+    return WeightLoadResult(pairs=pairs, quarantined_rows=0, already_loaded=True)
 
 
 def load_weights(
@@ -358,18 +373,14 @@ def load_weights(
     importance_md5: str,
     clock: Callable[[], datetime] = utc_now,
 ) -> WeightLoadResult:
-    """Load CustomerImportance once per stream; the same file again is a no-op."""
-    row = conn.execute("SELECT importance_md5 FROM txn.stream WHERE stream_id = 1").fetchone()
-    conn.commit()
-    if row is not None and row[0] is not None:
-        if row[0] != importance_md5:
-            raise ReferenceDataChangedError(
-                f"this stream's weights came from CustomerImportance {row[0]}, offered {importance_md5}"
-            )
-        pairs = conn.execute("SELECT count(*) FROM txn.customer_weight").fetchone()[0]  # type: ignore[index]
-        conn.commit()
-        return WeightLoadResult(pairs=pairs, quarantined_rows=0, already_loaded=True)
+    """Load CustomerImportance once per stream; the same file again is a no-op.
 
+    Two loaders may race (a sensor-requested run and a manual one): Spark parses outside any
+    transaction, then the first to lock the stream row inserts; the other finds it loaded.
+    """
+    done = loaded_weights(conn, importance_md5)
+    if done is not None:
+        return done
     summary = summarise_files(spark, [importance_path], transactions=False)[
         PurePosixPath(importance_path).name
     ]
@@ -378,17 +389,28 @@ def load_weights(
     with conn.transaction(), conn.cursor() as cur:
         stream = cur.execute(q.LOCK_STREAM).fetchone()
         assert stream is not None
-        if stream[3] is not None:  # loaded meanwhile by another process
-            return load_weights(conn, spark, importance_path, importance_md5, clock)
-        cur.execute(q.CREATE_WEIGHT_STAGE)
-        _copy(
-            cur,
-            q.COPY_WEIGHT_STAGE,
-            ((r["customer"], r["merchant"], r["weight_sum"], r["weight_rows"]) for r in aggregates),
-        )
-        cur.execute(q.INSERT_WEIGHTS)
-        _write_quarantine(cur, "importance", None, quarantined)
-        cur.execute(q.RECORD_WEIGHTS, {"md5": importance_md5, "now": clock()})
+        loaded_meanwhile = stream[3] is not None  # by another process, while Spark parsed
+        if not loaded_meanwhile:
+            _insert_weights(cur, summary, importance_md5, clock())
+    if loaded_meanwhile:  # outside the transaction: the check above commits and compares again
+        return load_weights(conn, spark, importance_path, importance_md5, clock)
     return WeightLoadResult(
         pairs=len(aggregates), quarantined_rows=len(quarantined), already_loaded=False
     )
+
+
+def _insert_weights(
+    cur: psycopg.Cursor[Any], summary: FileSummary, importance_md5: str, now: datetime
+) -> None:
+    cur.execute(q.CREATE_WEIGHT_STAGE)
+    _copy(
+        cur,
+        q.COPY_WEIGHT_STAGE,
+        (
+            (r["customer"], r["merchant"], r["weight_sum"], r["weight_rows"])
+            for r in summary.aggregates
+        ),
+    )
+    cur.execute(q.INSERT_WEIGHTS)
+    _write_quarantine(cur, "importance", None, summary.quarantined)
+    cur.execute(q.RECORD_WEIGHTS, {"md5": importance_md5, "now": now})

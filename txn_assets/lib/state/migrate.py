@@ -27,6 +27,29 @@ def _migration_files() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
+class SchemaNotCurrentError(RuntimeError):
+    """The state database lacks migrations this code needs: run `txn-assets migrate` first."""
+
+
+def _applied_versions(conn: psycopg.Connection) -> set[int]:
+    exists = conn.execute("SELECT to_regclass('public.txn_schema_migration')").fetchone()
+    if exists is None or exists[0] is None:
+        return set()
+    return {row[0] for row in conn.execute("SELECT version FROM public.txn_schema_migration")}
+
+
+def check_current(conn: psycopg.Connection) -> None:
+    """Refuse to work on a database whose schema is behind this code (migrations are explicit)."""
+    applied = _applied_versions(conn)
+    missing = [name for version, name, _ in _migration_files() if version not in applied]
+    conn.commit()
+    if missing:
+        raise SchemaNotCurrentError(
+            f"the state database lacks migrations {missing}: run `txn-assets migrate` "
+            "(`txn-assets run` and `txn-assets dev` migrate their own database)"
+        )
+
+
 def migrate(conninfo: str) -> list[str]:
     """Bring the database to the newest schema; returns the migrations applied now."""
     applied_now: list[str] = []
@@ -35,9 +58,7 @@ def migrate(conninfo: str) -> list[str]:
         try:
             conn.execute(_LEDGER)
             conn.commit()
-            done = {
-                row[0] for row in conn.execute("SELECT version FROM public.txn_schema_migration")
-            }
+            done = _applied_versions(conn)
             for version, name, sql_text in _migration_files():
                 if version in done:
                     continue

@@ -1,62 +1,123 @@
-"""The new-chunk sensor, evaluated against a real instance and a real staging store."""
+"""The new-chunk sensor, evaluated against a real instance, a real state database and store."""
 
 import dagster as dg
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
+import pytest
 
-from txn_assets.defs.detection.sensors import new_chunk_sensor, new_contiguous_chunks
-from txn_assets_tests.defs.conftest import stage_chunks
+from txn_assets.defs.detection.sensors import new_chunk_sensor
+from txn_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
+from txn_assets_tests.defs.conftest import load_weights_asset, stage_chunks
 
 
-def _tick(instance, resources, cursor=None):
+def _tick(instance, resources):
     context = dg.build_sensor_context(
-        instance=instance, cursor=cursor, resources={"stores": resources["stores"]}
+        instance=instance,
+        resources={"postgres": resources["postgres"], "source": resources["source"]},
     )
     return new_chunk_sensor(context)
 
 
-def test_several_new_chunks_become_one_range_run_and_new_partitions(instance, resources):
-    stage_chunks(resources, 3)
+def _range(request: dg.RunRequest) -> tuple[str, str]:
+    return request.tags[RANGE_START_TAG], request.tags[RANGE_END_TAG]
+
+
+def _chunk_run(instance, first: str, last: str, status: dg.DagsterRunStatus) -> dg.DagsterRun:
+    """A Mechanism Y run over first..last in the given state, as the daemon would record it."""
+    run = instance.add_run(
+        dg.DagsterRun(
+            job_name="mechanism_y_job",
+            tags={RANGE_START_TAG: first, RANGE_END_TAG: last},
+            status=status,
+        )
+    )
+    return run
+
+
+def _fail(instance, run: dg.DagsterRun, message: str) -> None:
+    instance.report_run_failed(run, message=message)
+
+
+def test_before_the_weights_are_loaded_it_requests_the_weights_run_first(instance, resources):
+    stage_chunks(resources, 2)
     result = _tick(instance, resources)
     assert isinstance(result, dg.SensorResult)
-    (run,) = result.run_requests
-    assert (run.tags[ASSET_PARTITION_RANGE_START_TAG], run.tags[ASSET_PARTITION_RANGE_END_TAG]) == (
-        "000000",
-        "000002",
-    )
+    (request,) = result.run_requests
+    assert request.job_name == "customer_weights_job"
+
+
+def test_staged_chunks_become_one_range_run_and_new_partitions(instance, resources):
+    load_weights_asset(instance, resources)
+    stage_chunks(resources, 3)
+    result = _tick(instance, resources)
+    (request,) = result.run_requests
+    assert request.job_name == "mechanism_y_job"
+    assert _range(request) == ("000000", "000002")
     (add,) = result.dynamic_partitions_requests
-    assert add.partitions_def_name == "chunks" and list(add.partition_keys) == [
-        "000000",
-        "000001",
-        "000002",
-    ]
-    assert result.cursor == "2"
+    assert list(add.partition_keys) == ["000000", "000001", "000002"]
 
 
-def test_no_new_chunk_requests_nothing(instance, resources):
+def test_nothing_staged_is_a_skip_that_says_so(instance, resources):
+    load_weights_asset(instance, resources)
+    result = _tick(instance, resources)
+    assert isinstance(result, dg.SkipReason)
+    assert "no staged chunk is waiting" in result.skip_message
+
+
+def test_chunks_of_runs_in_flight_are_not_requested_again(instance, resources):
+    load_weights_asset(instance, resources)
+    stage_chunks(resources, 5)
+    # NOT_STARTED: created, not yet launched (queued runs also need a code location origin).
+    _chunk_run(instance, "000000", "000002", dg.DagsterRunStatus.NOT_STARTED)
+    (request,) = _tick(instance, resources).run_requests
+    assert _range(request) == ("000003", "000004")
+    _chunk_run(instance, "000003", "000004", dg.DagsterRunStatus.STARTED)
+    skipped = _tick(instance, resources)
+    assert isinstance(skipped, dg.SkipReason)
+    assert "000000..000004 are in runs in flight" in skipped.skip_message
+
+
+def test_a_failed_runs_chunks_are_requested_again_by_the_next_tick(instance, resources):
+    load_weights_asset(instance, resources)
+    stage_chunks(resources, 3)
+    run = _chunk_run(instance, "000000", "000002", dg.DagsterRunStatus.STARTED)
     assert isinstance(_tick(instance, resources), dg.SkipReason)
+    _fail(instance, run, "the run worker was killed")
+    (request,) = _tick(instance, resources).run_requests
+    assert _range(request) == ("000000", "000002")
+
+
+def test_a_chunk_that_keeps_failing_is_reported_not_retried_forever(instance, resources):
+    load_weights_asset(instance, resources)
     stage_chunks(resources, 2)
-    assert isinstance(_tick(instance, resources, cursor="1"), dg.SkipReason)
+    for attempt in range(3):
+        run = _chunk_run(instance, "000000", "000001", dg.DagsterRunStatus.STARTED)
+        _fail(instance, run, f"disk full (attempt {attempt})")
+    skipped = _tick(instance, resources)
+    assert isinstance(skipped, dg.SkipReason)
+    assert "chunk 000000 failed in 3 runs in a row" in skipped.skip_message
+    assert "disk full (attempt 2)" in skipped.skip_message
+    # A success for the chunk (say, a rerun by hand after the fix) resets the count.
+    _chunk_run(instance, "000000", "000000", dg.DagsterRunStatus.SUCCESS)
+    (request,) = _tick(instance, resources).run_requests
+    assert _range(request) == ("000000", "000001")
 
 
-def test_next_tick_requests_only_chunks_after_the_cursor_and_known_partitions_are_not_re_added(
-    instance, resources
+def test_a_changed_importance_file_stops_the_stream_with_a_clear_reason(
+    instance, resources, source_files
 ):
-    stage_chunks(resources, 4)
-    instance.add_dynamic_partitions("chunks", ["000002"])
-    result = _tick(instance, resources, cursor="1")
-    (run,) = result.run_requests
-    assert (run.tags[ASSET_PARTITION_RANGE_START_TAG], run.tags[ASSET_PARTITION_RANGE_END_TAG]) == (
-        "000002",
-        "000003",
-    )
-    (add,) = result.dynamic_partitions_requests
-    assert list(add.partition_keys) == ["000003"]
-    assert result.cursor == "3"
+    load_weights_asset(instance, resources)
+    stage_chunks(resources, 1)
+    with source_files.importance.open("a") as handle:
+        handle.write("'C1','M1',1.00,'es_food',0\n")
+    skipped = _tick(instance, resources)
+    assert isinstance(skipped, dg.SkipReason)
+    assert "importance_file changed" in skipped.skip_message
+    assert "refuses" in skipped.skip_message
 
 
-def test_a_gap_stops_the_range_before_it():
-    assert new_contiguous_chunks([0, 1, 2, 4, 5], cursor=0) == [1, 2]
-    assert new_contiguous_chunks([3, 4], cursor=1) == []
+@pytest.mark.parametrize("status", [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTED])
+def test_a_weights_run_in_flight_is_waited_for(instance, resources, status):
+    stage_chunks(resources, 1)
+    instance.add_run(dg.DagsterRun(job_name="customer_weights_job", status=status))
+    skipped = _tick(instance, resources)
+    assert isinstance(skipped, dg.SkipReason)
+    assert "waiting for the customer_weights run" in skipped.skip_message

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from txn_assets.defs.ingestion.assets import mechanism_x_job
+from txn_assets.defs.ingestion.jobs import mechanism_x_job
 from txn_assets_tests.defs.conftest import ALL_ASSETS
 
 
@@ -49,7 +49,10 @@ def test_rematerialising_a_staged_chunk_rewrites_identical_bytes(instance, resou
     assert resources["stores"].staging().get("staging/chunk-000001.csv") == before
 
 
-def test_staging_a_chunk_out_of_turn_fails_clearly(instance, resources):
+def test_materialising_a_chunk_x_has_not_staged_fails_clearly_and_advances_nothing(
+    instance, resources
+):
+    _produce(instance, resources, 2)
     instance.add_dynamic_partitions("chunks", ["000003"])
     result = dg.materialize(
         ALL_ASSETS,
@@ -60,3 +63,12 @@ def test_staging_a_chunk_out_of_turn_fails_clearly(instance, resources):
         raise_on_error=False,
     )
     assert not result.success
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert "chunk 3 has not been staged yet" in failure.step_failure_data.error.message
+    # Nothing moved: X's position and the staging store are as the producer left them.
+    with resources["postgres"].connect() as conn:
+        assert conn.execute("SELECT next_chunk FROM txn.producer").fetchone()[0] == 2
+    assert resources["stores"].staging().list_keys("staging") == [
+        "staging/chunk-000000.csv",
+        "staging/chunk-000001.csv",
+    ]

@@ -8,13 +8,13 @@ from typing import Any, ClassVar
 import psycopg
 import pytest
 
+from txn_assets.lib.checksums import md5_file
 from txn_assets.lib.rules import DetectionRules
 from txn_assets.lib.state.engine import (
     ChunkInput,
     ChunkResult,
     apply_chunk,
     apply_chunks,
-    file_md5,
     load_weights,
 )
 from txn_assets.lib.state.errors import (
@@ -33,7 +33,7 @@ SMALL_UPGRADE = DetectionRules(upgrade_min_merchant_txns=10)
 
 def _load(conn: Any, spark: Any, folder: Path, rows: list[Any]) -> None:
     path = write_importance(folder / "importance.csv", rows)
-    load_weights(conn, spark, str(path), file_md5(path))
+    load_weights(conn, spark, str(path), md5_file(path))
 
 
 def _apply(
@@ -45,7 +45,7 @@ def _apply(
     rules: DetectionRules = DEFAULTS,
 ) -> ChunkResult:
     path = write_chunk(folder / f"chunk-{index}.csv", rows)
-    return apply_chunk(conn, spark, index, str(path), file_md5(path), rules)
+    return apply_chunk(conn, spark, index, str(path), md5_file(path), rules)
 
 
 def _found(result: ChunkResult) -> list[tuple[str, str, str]]:
@@ -228,10 +228,10 @@ class TestExactlyOnce:
     ):
         _load(conn, spark, scratch, [("A", "M1", "1")])
         path = scratch / "importance.csv"
-        assert load_weights(conn, spark, str(path), file_md5(path)).already_loaded
+        assert load_weights(conn, spark, str(path), md5_file(path)).already_loaded
         other = write_importance(scratch / "other.csv", [("A", "M1", "2")])
         with pytest.raises(ReferenceDataChangedError):
-            load_weights(conn, spark, str(other), file_md5(other))
+            load_weights(conn, spark, str(other), md5_file(other))
 
     @pytest.mark.usefixtures("weighted")
     def test_rules_cannot_change_mid_stream(self, conn, spark, scratch):
@@ -277,7 +277,7 @@ class TestBadInput:
         path = scratch / "headless.csv"
         path.write_text(Txn("C1", "M1", "1").line() + "\n")
         with pytest.raises(BadFileError, match="first line must be the header"):
-            apply_chunk(conn, spark, 0, str(path), file_md5(path), DEFAULTS)
+            apply_chunk(conn, spark, 0, str(path), md5_file(path), DEFAULTS)
 
 
 @pytest.mark.usefixtures("weighted")
@@ -286,7 +286,7 @@ class TestBatches:
         inputs = []
         for index, rows in enumerate(chunks):
             path = write_chunk(folder / f"chunk-{index:06d}.csv", rows)
-            inputs.append(ChunkInput(index, str(path), file_md5(path)))
+            inputs.append(ChunkInput(index, str(path), md5_file(path)))
         return inputs
 
     CHUNKS: ClassVar[list[list[Any]]] = [

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from txn_assets.lib.checksums import md5_file
 from txn_assets.lib.generate import generate
 from txn_assets.lib.rules import DetectionRules
-from txn_assets.lib.state.engine import apply_chunk, file_md5, load_weights
+from txn_assets.lib.state.engine import apply_chunk, load_weights
 from txn_assets_tests.chunking import cut_chunks
 from txn_assets_tests.reference import Reference
 from txn_assets_tests.reference import load_weights as reference_weights
@@ -30,13 +31,13 @@ def test_engine_equals_whole_history_recomputation_after_every_chunk(conn, spark
         lines[line_number] = bad + "\n"
     files.transactions.write_text("".join(lines))
 
-    load_weights(conn, spark, str(files.importance), file_md5(files.importance))
+    load_weights(conn, spark, str(files.importance), md5_file(files.importance))
     reference = Reference(reference_weights(files.importance), RULES)
     gate_opened_at = None
     fired: set[str] = set()
     quarantined = 0
     for index, chunk in enumerate(cut_chunks(files.transactions, 5_000, scratch / "chunks")):
-        result = apply_chunk(conn, spark, index, str(chunk), file_md5(chunk), RULES)
+        result = apply_chunk(conn, spark, index, str(chunk), md5_file(chunk), RULES)
         expected = reference.add_chunk(chunk)
         got = [(d.pattern_id, d.customer, d.merchant) for d in result.detections]
         assert got == expected, f"chunk {index}"

@@ -58,8 +58,11 @@ def test_azure_store_writes_real_blobs_in_the_configured_container(azure_store_r
 
 def test_abfss_paths_are_a_configuration_switch(azure_store_resource):
     assert azure_store_resource.spark_path("staging/c.csv") is None
+    account = azure_store_resource.blob_storage.model_copy(
+        update={"account_url": "https://acct.blob.core.windows.net"}
+    )
     switched = azure_store_resource.model_copy(
-        update={"spark_reads_abfss": True, "account_url": "https://acct.blob.core.windows.net"}
+        update={"spark_reads_abfss": True, "blob_storage": account}
     )
     assert switched.spark_path("staging/c.csv") == (
         f"abfss://{azure_store_resource.staging_container}@acct.dfs.core.windows.net/staging/c.csv"

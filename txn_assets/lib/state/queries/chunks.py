@@ -1,4 +1,4 @@
-"""SQL of the chunk engine, parameterised; one constant per statement."""
+"""SQL of the chunk engine: applying a chunk and loading the weights; one constant per statement."""
 
 LOCK_STREAM = "SELECT rules, y_start_time, weights_loaded_at, importance_md5 FROM txn.stream WHERE stream_id = 1 FOR UPDATE"
 
@@ -98,6 +98,9 @@ START_STREAM = """
 UPDATE txn.stream SET rules = %(rules)s, y_start_time = coalesce(y_start_time, %(now)s)
 WHERE stream_id = 1
 """
+
+STREAM_WEIGHTS = "SELECT importance_md5 FROM txn.stream WHERE stream_id = 1"
+WEIGHT_PAIRS = "SELECT count(*) FROM txn.customer_weight"
 
 CREATE_WEIGHT_STAGE = """
 CREATE TEMP TABLE weight_stage (

@@ -1,0 +1,24 @@
+"""How the Dagster layer reports failures that would repeat on every retry."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dagster as dg
+
+from txn_assets.lib.producer import ChunkNotStagedError
+from txn_assets.lib.sources.base import SourceChangedError
+from txn_assets.lib.state.errors import StreamError
+from txn_assets.lib.state.migrate import SchemaNotCurrentError
+
+# Errors about the stream's inputs or order: retrying cannot help, so they fail at once with
+# their message (RetryPolicy retries only the rest: database blips, lost Spark sessions).
+FINAL_ERRORS = (StreamError, ChunkNotStagedError, SourceChangedError, SchemaNotCurrentError)
+
+
+@contextmanager
+def final_errors_fail_without_retry() -> Iterator[None]:
+    """Turn a final error into a dg.Failure that names the problem and skips op retries."""
+    try:
+        yield
+    except FINAL_ERRORS as err:
+        raise dg.Failure(description=f"{type(err).__name__}: {err}", allow_retries=False) from err

@@ -1,0 +1,138 @@
+"""Mechanism Y's core: apply staged chunks through the last one asked for, in order.
+
+A Dagster run (sensor range, backfill, rerun of one partition) asks for some chunks. What it
+does is decided from the ledgers before any Spark work: chunks already applied are reported from
+`txn.applied_chunk`; staged chunks before the first one asked for that are not applied yet (a
+failed run left them behind) are applied first, since chunks apply in order and only one run
+applies at a time. Nothing is skipped and nothing waits for another run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from pyspark.sql import SparkSession
+
+from txn_assets.lib import settings
+from txn_assets.lib.checksums import md5_bytes
+from txn_assets.lib.producer import ChunkNotStagedError
+from txn_assets.lib.rules import DetectionRules
+from txn_assets.lib.state import engine
+from txn_assets.lib.state.engine import ChunkInput, ChunkResult
+from txn_assets.lib.state.errors import ChunkContentChangedError
+from txn_assets.lib.state.queries import producer as producer_q
+from txn_assets.lib.stores.base import ObjectStore
+
+
+@dataclass(frozen=True)
+class StagedRecord:
+    """A staged chunk as Mechanism X recorded it: where it is and its checksum."""
+
+    index: int
+    key: str
+    md5: str
+
+
+@dataclass(frozen=True)
+class RangeResult:
+    """Every chunk a run applied or found applied, in chunk order."""
+
+    results: list[ChunkResult]
+    requested: list[int]
+
+    @property
+    def earlier(self) -> list[ChunkResult]:
+        """Chunks before the requested ones that this run applied (left behind by a failed run)."""
+        asked = set(self.requested)
+        return [r for r in self.results if r.chunk_index not in asked]
+
+    @property
+    def spark_needed(self) -> bool:
+        """Whether anything was actually applied (an all-no-op run never starts Spark)."""
+        return any(not r.already_applied for r in self.results)
+
+
+def staged_records(conn: psycopg.Connection[Any], through: int) -> dict[int, StagedRecord]:
+    """Mechanism X's ledger of staged chunks up to chunk `through`."""
+    rows = conn.execute(producer_q.STAGED_CHUNKS_THROUGH, {"last": through}).fetchall()
+    conn.commit()
+    return {row[0]: StagedRecord(index=row[0], key=row[5], md5=row[4]) for row in rows}
+
+
+@contextmanager
+def _spark_inputs(
+    staging: ObjectStore,
+    records: Sequence[StagedRecord],
+    scratch: Path,
+    spark_path: Callable[[str], str | None],
+) -> Iterator[list[ChunkInput]]:
+    """Paths Spark can read for these chunks; local copies live as long as the block."""
+    with ExitStack() as copies:
+        inputs = []
+        for record in records:
+            path = spark_path(record.key)
+            if path is None:  # Spark reads a local copy (or the file itself on local disk)
+                local = copies.enter_context(staging.local_copy(record.key, scratch))
+                if md5_bytes(local.read_bytes()) != record.md5:
+                    raise ChunkContentChangedError(
+                        f"{staging.uri(record.key)} differs from the bytes Mechanism X staged "
+                        f"(md5 {record.md5}): staged chunks must never change"
+                    )
+                path = str(local)
+            inputs.append(ChunkInput(record.index, path, record.md5))
+        yield inputs
+
+
+def apply_staged_range(
+    conn: psycopg.Connection[Any],
+    staging: ObjectStore,
+    requested: Sequence[int],
+    spark: Callable[[], SparkSession],
+    rules: DetectionRules,
+    scratch: Path,
+    spark_path: Callable[[str], str | None] = lambda key: None,
+    importance_md5: str | None = None,
+    chunks_per_action: int = settings.CHUNKS_PER_SPARK_ACTION,
+) -> RangeResult:
+    """Apply every staged, unapplied chunk through max(requested), in order; report the rest.
+
+    `spark` is only called when something is left to apply, so a rerun or a backfill of
+    applied chunks costs a few queries and no Spark session.
+    """
+    if not requested:
+        raise ValueError("no chunks requested")
+    last = max(requested)
+    staged = staged_records(conn, last)
+    missing = sorted(set(requested) - staged.keys())
+    if missing:
+        raise ChunkNotStagedError(
+            f"chunks {missing} have not been staged yet: Mechanism X (mechanism_x_job) stages them"
+        )
+    first_unapplied = engine.next_chunk(conn)
+    conn.commit()
+    results: list[ChunkResult] = []
+    for index in sorted(i for i in set(requested) if i < first_unapplied):
+        done = engine.recorded_result(conn, index, staged[index].md5)
+        conn.commit()
+        if done is None:
+            raise AssertionError(
+                f"chunk {index} is before the first unapplied chunk but unrecorded"
+            )
+        results.append(done)
+    todo = [staged[i] for i in range(first_unapplied, last + 1) if i in staged]
+    if len(todo) != max(0, last + 1 - first_unapplied):
+        gap = sorted(set(range(first_unapplied, last + 1)) - staged.keys())
+        raise ChunkNotStagedError(f"chunks {gap} have not been staged yet; chunks apply in order")
+    for start in range(0, len(todo), chunks_per_action):
+        batch = todo[start : start + chunks_per_action]
+        with _spark_inputs(staging, batch, scratch, spark_path) as inputs:
+            results.extend(
+                engine.apply_chunks(conn, spark(), inputs, rules, importance_md5=importance_md5)
+            )
+    results.sort(key=lambda r: r.chunk_index)
+    return RangeResult(results=results, requested=sorted(set(requested)))

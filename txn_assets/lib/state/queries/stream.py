@@ -1,0 +1,36 @@
+"""SQL that reads the stream as a whole: progress, what is pending, and the audits of checks."""
+
+STATUS = """
+SELECT (SELECT count(*) FROM txn.staged_chunk) AS staged,
+       (SELECT count(*) FROM txn.applied_chunk) AS applied,
+       (SELECT coalesce(max(chunk_index) + 1, 0) FROM txn.applied_chunk) AS next_chunk,
+       (SELECT count(*) FROM txn.detection) AS detections,
+       (SELECT count(*) FROM txn.detection_file) AS files,
+       s.importance_md5 AS weights_md5,
+       (SELECT CASE WHEN ended THEN next_chunk END FROM txn.producer) AS total_chunks,
+       (SELECT extract(epoch FROM now() - min(st.staged_at)) FROM txn.staged_chunk st
+         WHERE st.chunk_index >= (SELECT coalesce(max(chunk_index) + 1, 0) FROM txn.applied_chunk)
+       )::float8 AS oldest_pending_seconds
+FROM txn.stream s WHERE s.stream_id = 1
+"""
+
+# Merchant totals must equal the valid rows of the applied chunks, and the pair table must add
+# up to the merchant table: a drift means a chunk was merged twice, partly, or not at all.
+TOTALS_AUDIT = """
+SELECT (SELECT coalesce(sum(valid_rows), 0) FROM txn.applied_chunk) AS ledger_rows,
+       (SELECT coalesce(sum(txn_count), 0) FROM txn.merchant) AS merchant_rows,
+       (SELECT count(*) FROM txn.merchant m
+         WHERE m.txn_count <> (SELECT coalesce(sum(mc.txn_count), 0)
+                               FROM txn.merchant_customer mc WHERE mc.merchant = m.merchant)
+       ) AS merchants_off
+"""
+
+QUARANTINE_AUDIT = """
+SELECT coalesce(sum(valid_rows), 0), coalesce(sum(quarantined_rows), 0),
+       (SELECT chunk_index FROM txn.applied_chunk
+         ORDER BY quarantined_rows::float8 / greatest(1, valid_rows + quarantined_rows) DESC,
+                  chunk_index LIMIT 1)
+FROM txn.applied_chunk
+"""
+
+DETECTION_SEQS = "SELECT count(*), coalesce(min(seq), 0), coalesce(max(seq), -1) FROM txn.detection"

@@ -1,0 +1,50 @@
+"""Mechanism Y's core over real PostgreSQL, Spark and a local store, without Dagster."""
+
+from __future__ import annotations
+
+import pytest
+
+from txn_assets.lib.checksums import md5_file
+from txn_assets.lib.generate import generate
+from txn_assets.lib.mechanism_y import apply_staged_range
+from txn_assets.lib.producer import cut_next_chunk
+from txn_assets.lib.rules import DetectionRules
+from txn_assets.lib.sources.local_file import LocalFileSource
+from txn_assets.lib.state.engine import load_weights
+from txn_assets.lib.state.errors import ChunkContentChangedError
+from txn_assets.lib.stores.local import LocalFolderStore
+
+
+@pytest.fixture
+def staged(conn, spark, tmp_path):
+    """Weights loaded and three chunks staged by Mechanism X's core."""
+    files = generate(tmp_path / "src", rows=3_000, seed=2)
+    load_weights(conn, spark, str(files.importance), md5_file(files.importance))
+    store = LocalFolderStore(tmp_path / "blob")
+    for _ in range(3):
+        cut_next_chunk(conn, LocalFileSource(files.transactions), store, "staging", 1_000)
+    return store
+
+
+def _apply(conn, spark, store, requested, tmp_path):
+    return apply_staged_range(
+        conn, store, requested, lambda: spark, DetectionRules(), tmp_path / "scratch"
+    )
+
+
+def test_a_range_applies_earlier_unapplied_chunks_first(conn, spark, staged, tmp_path):
+    outcome = _apply(conn, spark, staged, [2], tmp_path)
+    assert [r.chunk_index for r in outcome.results] == [0, 1, 2]
+    assert [r.chunk_index for r in outcome.earlier] == [0, 1]
+    again = _apply(conn, spark, staged, [0, 1, 2], tmp_path)
+    assert all(r.already_applied for r in again.results) and not again.spark_needed
+
+
+def test_a_staged_file_that_changed_is_refused_before_anything_applies(
+    conn, spark, staged, tmp_path
+):
+    path = tmp_path / "blob" / "staging" / "chunk-000001.csv"
+    path.write_bytes(path.read_bytes().replace(b"'", b'"', 1))
+    with pytest.raises(ChunkContentChangedError, match="differs from the bytes Mechanism X staged"):
+        _apply(conn, spark, staged, [0, 1], tmp_path)
+    assert conn.execute("SELECT count(*) FROM txn.applied_chunk").fetchone()[0] == 0
