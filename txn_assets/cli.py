@@ -94,7 +94,7 @@ def _produce(args: argparse.Namespace) -> int:
 
 
 def _dev(args: argparse.Namespace) -> int:
-    from txn_assets.lib.services.ports import stop_process_group
+    from txn_assets.lib.services.ports import default_signals, stop_process_group
     from txn_assets.lib.services.spark_connect import start_spark_connect
     from txn_assets.stack import PROJECT_ROOT, dagster_dev_command, local_stack
 
@@ -110,7 +110,9 @@ def _dev(args: argparse.Namespace) -> int:
             flush=True,
         )
         # Its own process group, so that stopping `dev` stops the webserver, daemon and runs too.
-        process = subprocess.Popen(command, cwd=PROJECT_ROOT, start_new_session=True)
+        process = subprocess.Popen(
+            command, cwd=PROJECT_ROOT, start_new_session=True, preexec_fn=default_signals
+        )
         try:
             return process.wait()
         except KeyboardInterrupt:

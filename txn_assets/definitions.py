@@ -36,4 +36,7 @@ defs = dg.Definitions(
     sensors=[new_chunk_sensor],
     schedules=[stream_checks_schedule],
     resources=resources_from_env(),
+    # Every run (backfills and UI materialisations included) executes its steps in one process:
+    # a step per subprocess would cost seconds of Python start-up each.
+    executor=dg.in_process_executor,
 )

@@ -52,6 +52,16 @@ def database_url_for(url: str, name: str, scheme: str = "postgresql") -> str:
     return f"{scheme}://{auth}@{host}:{port}/{name}" + (f"?{options}" if options else "")
 
 
+def home_database_url(home: Path, name: str = "txn") -> str:
+    """The URL of database `name` on the embedded server of a home (while it runs)."""
+    from txn_assets.lib.services.postgres import running_server
+
+    server = running_server(home.resolve() / "postgres")
+    if server is None:
+        raise RuntimeError(f"no PostgreSQL is running for {home}")
+    return server.url(name)
+
+
 def _source_files(settings: StackSettings) -> tuple[Path, Path]:
     if settings.transactions and settings.importance:
         return settings.transactions.resolve(), settings.importance.resolve()

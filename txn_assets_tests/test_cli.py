@@ -37,7 +37,7 @@ def fresh_server_databases(postgres_admin_url):
 
 @pytest.mark.slow
 def test_run_streams_to_the_end_records_dagster_history_and_resumes(
-    fresh_server_databases, tmp_path
+    fresh_server_databases, tmp_path, monkeypatch
 ):
     env = {**os.environ, "DATABASE_URL": fresh_server_databases}
     generated = _cli(
@@ -63,6 +63,7 @@ def test_run_streams_to_the_end_records_dagster_history_and_resumes(
     assert "3 chunks applied" in first.stdout
     assert f"detection files: {tmp_path / 'home' / 'blob' / 'detections'}" in first.stdout
     assert "staged 3/3 | applied 3 | lag 0" in first.stdout
+    assert "checks: all passed" in first.stdout
     staged = sorted(p.name for p in (tmp_path / "home/blob/staging").iterdir())
     assert staged == [
         "_stream_end.json",
@@ -71,8 +72,9 @@ def test_run_streams_to_the_end_records_dagster_history_and_resumes(
         "chunk-000002.csv",
     ]
 
-    os.environ["TXN_DAGSTER_PG_URL"] = database_url_for(
-        fresh_server_databases, "dagster", "postgresql+psycopg2"
+    monkeypatch.setenv(
+        "TXN_DAGSTER_PG_URL",
+        database_url_for(fresh_server_databases, "dagster", "postgresql+psycopg2"),
     )
     instance = dg.DagsterInstance.from_config(str(tmp_path / "home/dagster"))
     assert instance.get_materialized_partitions(dg.AssetKey("pattern_state")) == {
@@ -80,7 +82,12 @@ def test_run_streams_to_the_end_records_dagster_history_and_resumes(
         "000001",
         "000002",
     }
-    assert {r.job_name for r in instance.get_runs()} >= {"mechanism_x_job", "mechanism_y_job"}
+    assert {r.job_name for r in instance.get_runs()} == {
+        "mechanism_x_job",
+        "customer_weights_job",
+        "mechanism_y_job",
+        "stream_checks_job",
+    }
 
     again = _cli(*args, env=env)
     assert again.returncode == 0, again.stderr[-3000:]

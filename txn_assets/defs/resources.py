@@ -7,6 +7,7 @@ classic session. Secrets are `EnvVar`s, resolved by Dagster at run time and neve
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,11 @@ def spark_from_env() -> LazyPySparkResource:
     )
 
 
+def rules_from_env() -> RulesResource:
+    """The product's thresholds, or those of TXN_RULES (JSON, e.g. '{"child_min_txns": 5}')."""
+    return RulesResource(**json.loads(_env("TXN_RULES", "{}")))
+
+
 def resources_from_env() -> dict[str, Any]:
     """Every resource the definitions use, for the deployment this environment describes."""
     return {
@@ -119,5 +125,5 @@ def resources_from_env() -> dict[str, Any]:
         "spark": spark_from_env(),
         "stores": store_from_env(),
         "source": source_from_env(),
-        "rules": RulesResource(),
+        "rules": rules_from_env(),
     }

@@ -49,7 +49,11 @@ def test_only_full_files_are_written_until_the_stream_ends(conn, store):
     assert [w.rows for w in written] == [50, 50]
     final = write_detection_files(conn, store, "detections", through_chunk=0, final=True)
     assert [(w.key, w.rows) for w in final] == [("detections/detections-000002.csv", 20)]
-    assert store.list_keys("detections") == sorted(store.list_keys("detections"))
+    assert store.list_keys("detections") == [
+        "detections/detections-000000.csv",
+        "detections/detections-000001.csv",
+        "detections/detections-000002.csv",
+    ]
 
 
 @pytest.mark.usefixtures("detections_120")

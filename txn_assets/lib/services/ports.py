@@ -40,7 +40,17 @@ def terminate(process: subprocess.Popen[bytes], timeout_s: float = 30) -> None:
         process.wait(10)
 
 
-def stop_process_group(process: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
+def default_signals() -> None:
+    """In a child before exec: Ctrl-C and SIGTERM do what they normally do.
+
+    A process started from a non-interactive shell in the background inherits SIGINT ignored;
+    `dagster dev` maps SIGTERM to SIGINT's handler, so it would then ignore SIGTERM too.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def stop_process_group(process: subprocess.Popen[bytes], timeout_s: float = 15) -> None:
     """Stop a process started with start_new_session=True and everything it spawned."""
     if process.poll() is not None:
         return

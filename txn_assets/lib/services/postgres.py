@@ -86,6 +86,12 @@ def _running_port(data_dir: Path) -> int | None:
     return int(lines[3]) if len(lines) > 3 and lines[3].strip().isdigit() else None
 
 
+def running_server(data_dir: Path) -> PostgresServer | None:
+    """The server running on data_dir, if one is."""
+    port = _running_port(data_dir.resolve())
+    return None if port is None else PostgresServer(data_dir.resolve(), port)
+
+
 def start_postgres(data_dir: Path) -> PostgresServer:
     """Start (initialising on first use) or reuse the server of data_dir; returns when ready."""
     data_dir = data_dir.resolve()

@@ -1,0 +1,168 @@
+"""`txn-assets dev` driven as a user drives the UI (its GraphQL API): the daemon's sensor runs,
+a killed run worker, backfills. Outcomes are read from the home's database and store, and the
+detections compared with `txn-assets run` on the same data."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+
+import pytest
+
+from txn_assets.lib.generate import generate
+from txn_assets_tests.devstack import (
+    DevStack,
+    cli,
+    detection_rows,
+    dev_stack,
+    source_args,
+    state_snapshot,
+    stream_env,
+)
+
+pytestmark = pytest.mark.slow
+
+X_CONFIG = {"ops": {"produce_chunks": {"config": {"interval_seconds": 0.5}}}}
+CHUNK_ASSETS = ["pattern_state", "chunk_detections", "detection_files"]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    return generate(tmp_path_factory.mktemp("e2e") / "source", rows=12_000, seed=17)
+
+
+@pytest.fixture(scope="module")
+def expected_rows(files, tmp_path_factory):
+    """What `txn-assets run` detects on the same data: the reference for every dev path."""
+    home = tmp_path_factory.mktemp("reference") / "home"
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    done = cli(
+        "run",
+        "--home",
+        str(home),
+        "--interval",
+        "0",
+        *source_args(files),
+        env={**env, **stream_env()},
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    rows = detection_rows(home / "blob")
+    assert {r[0] for r in rows} == {"PatId1", "PatId2", "PatId3"}, "every pattern fires"
+    return rows
+
+
+def _all_filed(dev: DevStack) -> bool:
+    """Every chunk applied, every detection in a file, and no run of the stream in flight."""
+    import psycopg
+
+    if not dev.finished() or not dev.quiet():
+        return False
+    with psycopg.connect(dev.database_url) as conn:
+        filed, total = conn.execute(
+            "SELECT (SELECT coalesce(sum(rows), 0) FROM txn.detection_file), (SELECT count(*) FROM txn.detection)"
+        ).fetchone()
+    return filed == total
+
+
+def _runs(dev: DevStack, job: str):
+    return [r for r in dev.ui.runs() if r.job_name == job]
+
+
+def test_sensor_on_and_x_launched_before_the_weights_completes_the_stream(
+    files, expected_rows, tmp_path
+):
+    with dev_stack(tmp_path / "home", files) as dev:
+        dev.ui.start_sensor()
+        dev.ui.launch_job("mechanism_x_job", X_CONFIG)
+        dev.ui.wait_for("every detection in files", lambda: _all_filed(dev), 420, every_s=2)
+        assert detection_rows(dev.home / "blob") == expected_rows
+        (weights,) = _runs(dev, "customer_weights_job")
+        assert weights.status == "SUCCESS"
+        y_runs = _runs(dev, "mechanism_y_job")
+        assert y_runs and {r.status for r in y_runs} == {"SUCCESS"}, y_runs
+        # The first Y run started after the weights run had finished: nothing failed on the way.
+        assert min(r.start_time for r in y_runs) >= weights.end_time
+
+
+def _pid_of_run_worker(dev: DevStack, run_id: str) -> int | None:
+    for message in dev.ui.run_messages(run_id):
+        found = re.search(r"Executing steps in process \(pid: (\d+)\)", message)
+        if found:
+            return int(found.group(1))
+    return None
+
+
+def test_a_killed_y_run_worker_heals_and_nothing_is_duplicated(files, expected_rows, tmp_path):
+    with dev_stack(tmp_path / "home", files) as dev:
+        dev.ui.start_sensor()
+        dev.ui.launch_job("mechanism_x_job", X_CONFIG)
+
+        def started_y_worker() -> tuple[str, int] | None:
+            for run in _runs(dev, "mechanism_y_job"):
+                if run.status == "STARTED" and (pid := _pid_of_run_worker(dev, run.run_id)):
+                    return run.run_id, pid
+            return None
+
+        run_id, pid = dev.ui.wait_for("a Y run in progress", started_y_worker, 300, every_s=0.3)
+        os.kill(pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        dev.ui.wait_for("every detection in files", lambda: _all_filed(dev), 420, every_s=2)
+        print(f"healed {time.monotonic() - killed_at:.1f}s after the kill")
+        killed = next(r for r in dev.ui.runs() if r.run_id == run_id)
+        assert killed.status == "FAILURE"
+        assert detection_rows(dev.home / "blob") == expected_rows
+        snapshot = state_snapshot(dev.database_url)
+        assert [row[0] for row in snapshot["applied_chunk"]] == list(range(12))
+        assert [row[0] for row in snapshot["detection"]] == list(range(len(expected_rows)))
+
+
+def test_a_backfill_over_all_partitions_twice_leaves_identical_state_and_files(
+    files, expected_rows, tmp_path
+):
+    with dev_stack(tmp_path / "home", files) as dev:
+        producer = dev.ui.launch_job(
+            "mechanism_x_job", {"ops": {"produce_chunks": {"config": {"interval_seconds": 0}}}}
+        )
+        weights = dev.ui.launch_job("customer_weights_job")
+        for run_id in (producer, weights):
+            dev.ui.wait_for(
+                f"run {run_id}",
+                lambda run_id=run_id: next(
+                    (
+                        r.status
+                        for r in dev.ui.runs()
+                        if r.run_id == run_id and r.status in {"SUCCESS", "FAILURE"}
+                    ),
+                    None,
+                ),
+                300,
+            )
+        keys = [f"{i:06d}" for i in range(12)]
+
+        def backfill() -> float:
+            started = time.monotonic()
+            backfill_id = dev.ui.backfill(CHUNK_ASSETS, keys)
+            status = dev.ui.wait_for(
+                f"backfill {backfill_id}",
+                lambda: (
+                    (s := dev.ui.backfill_status(backfill_id))
+                    not in {"REQUESTED", "CANCELING", "FAILING"}
+                    and s
+                ),
+                420,
+            )
+            assert status in {"COMPLETED", "COMPLETED_SUCCESS"}, status
+            return time.monotonic() - started
+
+        first = backfill()
+        before = state_snapshot(dev.database_url)
+        files_before = {p.name: p.read_bytes() for p in (dev.home / "blob/detections").iterdir()}
+        second = backfill()
+        print(f"backfill of 12 partitions: {first:.1f}s; again, all applied: {second:.1f}s")
+        assert state_snapshot(dev.database_url) == before
+        assert {
+            p.name: p.read_bytes() for p in (dev.home / "blob/detections").iterdir()
+        } == files_before
+        assert detection_rows(dev.home / "blob") == expected_rows
