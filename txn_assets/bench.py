@@ -89,7 +89,7 @@ def main() -> None:
                 for chunk in staged:
                     path = store.uri(chunk.key)
                     t = time.perf_counter()
-                    engine.summarise_files(spark, [path], transactions=True)
+                    engine.summarise_files(spark, [path], engine.CANONICAL_LAYOUT, "transactions")
                     spark_times.append(time.perf_counter() - t)
                     result = engine.apply_chunk(
                         conn, spark, chunk.index, path, chunk.md5, DetectionRules()
@@ -140,7 +140,9 @@ def main() -> None:
                     times = []
                     for chunk in staged[: min(10, len(staged))]:
                         t = time.perf_counter()
-                        engine.summarise_files(remote, [store.uri(chunk.key)], transactions=True)
+                        engine.summarise_files(
+                            remote, [store.uri(chunk.key)], engine.CANONICAL_LAYOUT, "transactions"
+                        )
                         times.append(time.perf_counter() - t)
                     print(_stats("Spark Connect: parse+aggregate", times[2:] or times))
                     remote.stop()

@@ -39,6 +39,13 @@ def write_chunk(path: Path, rows: Iterable[Txn | str]) -> Path:
     return path
 
 
+def write_chunk_bytes(path: Path, lines: Iterable[bytes], ending: bytes = b"\n") -> Path:
+    """A staged chunk written byte for byte: the header, then lines exactly as given."""
+    header = TRANSACTIONS_HEADER.encode()
+    path.write_bytes(ending.join([header, *lines]) + ending)
+    return path
+
+
 def write_importance(path: Path, rows: Iterable[tuple[str, str, str] | str]) -> Path:
     """A CustomerImportance file from (customer, merchant, weight) rows or raw strings."""
     lines = [IMPORTANCE_HEADER]

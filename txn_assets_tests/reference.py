@@ -24,18 +24,25 @@ def percentile_cont(values: list[float], fraction: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
+MAX_AMOUNT = Decimal(1_000_000_000)
+
+
 def _rows(path: Path) -> list[list[str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.reader(handle))
-    return [[field.strip().strip("'").strip() for field in row] for row in rows[1:]]
+    """Data rows; lines with NUL bytes or bytes that are not UTF-8 are unusable, blank ones no rows."""
+    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+        lines = handle.read().split("\n")[1:]
+    usable = [line.rstrip("\r") for line in lines if "\x00" not in line and "\ufffd" not in line]
+    rows = list(csv.reader([line for line in usable if line.strip()], quotechar="'"))
+    return [[field.strip().strip("'").strip() for field in row] for row in rows]
 
 
 def _money(text: str) -> Decimal | None:
+    """An amount a row may carry: a finite number, not negative, not absurdly large."""
     try:
         value = Decimal(text)
     except InvalidOperation:
         return None
-    return value if value.is_finite() else None
+    return value if value.is_finite() and 0 <= value <= MAX_AMOUNT else None
 
 
 def load_weights(importance: Path) -> dict[tuple[str, str], float]:

@@ -5,6 +5,7 @@ from contextlib import contextmanager
 
 import dagster as dg
 
+from txn_assets.lib.csv_header import HeaderError
 from txn_assets.lib.producer import ChunkNotStagedError
 from txn_assets.lib.sources.base import SourceChangedError
 from txn_assets.lib.state.errors import StreamError
@@ -12,7 +13,13 @@ from txn_assets.lib.state.migrate import SchemaNotCurrentError
 
 # Errors about the stream's inputs or order: retrying cannot help, so they fail at once with
 # their message (RetryPolicy retries only the rest: database blips, lost Spark sessions).
-FINAL_ERRORS = (StreamError, ChunkNotStagedError, SourceChangedError, SchemaNotCurrentError)
+FINAL_ERRORS = (
+    StreamError,
+    ChunkNotStagedError,
+    SourceChangedError,
+    SchemaNotCurrentError,
+    HeaderError,
+)
 
 
 @contextmanager

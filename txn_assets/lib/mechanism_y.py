@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +21,11 @@ from pyspark.sql import SparkSession
 
 from txn_assets.lib import settings
 from txn_assets.lib.checksums import md5_bytes
+from txn_assets.lib.csv_header import CsvLayout, transactions_layout
 from txn_assets.lib.producer import ChunkNotStagedError
 from txn_assets.lib.rules import DetectionRules
 from txn_assets.lib.state import engine
 from txn_assets.lib.state.engine import ChunkInput, ChunkResult
-from txn_assets.lib.state.errors import ChunkContentChangedError
 from txn_assets.lib.state.queries import producer as producer_q
 from txn_assets.lib.stores.base import ObjectStore
 
@@ -71,21 +72,56 @@ def _spark_inputs(
     scratch: Path,
     spark_path: Callable[[str], str | None],
 ) -> Iterator[list[ChunkInput]]:
-    """Paths Spark can read for these chunks; local copies live as long as the block."""
+    """Paths Spark can read for these chunks; local copies live as long as the block.
+
+    A chunk that is missing from staging, or whose bytes are not those Mechanism X staged
+    (truncated, overwritten), is passed on with the problem, to be rejected in its turn.
+    """
     with ExitStack() as copies:
         inputs = []
         for record in records:
             path = spark_path(record.key)
-            if path is None:  # Spark reads a local copy (or the file itself on local disk)
-                local = copies.enter_context(staging.local_copy(record.key, scratch))
-                if md5_bytes(local.read_bytes()) != record.md5:
-                    raise ChunkContentChangedError(
-                        f"{staging.uri(record.key)} differs from the bytes Mechanism X staged "
-                        f"(md5 {record.md5}): staged chunks must never change"
+            if path is not None:  # Spark reads the store itself (Databricks, abfss://)
+                inputs.append(
+                    ChunkInput(
+                        record.index,
+                        path,
+                        record.md5,
+                        load=partial(staging.get, record.key),
                     )
-                path = str(local)
-            inputs.append(ChunkInput(record.index, path, record.md5))
+                )
+                continue
+            try:
+                local = copies.enter_context(staging.local_copy(record.key, scratch))
+            except KeyError:
+                missing = f"the staged file is missing: {staging.uri(record.key)}"
+                inputs.append(ChunkInput(record.index, record.key, record.md5, problem=missing))
+                continue
+            data = local.read_bytes()
+            found = md5_bytes(data)
+            problem = None
+            if found != record.md5:
+                problem = (
+                    f"the staged file's bytes differ from those Mechanism X staged (md5 {found}, "
+                    f"staged {record.md5}): truncated or overwritten"
+                )
+            inputs.append(
+                ChunkInput(
+                    record.index, str(local), record.md5, load=_constant(data), problem=problem
+                )
+            )
         yield inputs
+
+
+def _constant(data: bytes) -> Callable[[], bytes]:
+    return lambda: data
+
+
+def stream_layout(conn: psycopg.Connection[Any]) -> CsvLayout:
+    """The columns of this stream's chunks: the header Mechanism X recorded at stream start."""
+    row = conn.execute(producer_q.PRODUCER_HEADER).fetchone()
+    conn.commit()
+    return engine.CANONICAL_LAYOUT if row is None else transactions_layout(row[0])
 
 
 def apply_staged_range(
@@ -128,11 +164,15 @@ def apply_staged_range(
     if len(todo) != max(0, last + 1 - first_unapplied):
         gap = sorted(set(range(first_unapplied, last + 1)) - staged.keys())
         raise ChunkNotStagedError(f"chunks {gap} have not been staged yet; chunks apply in order")
+    layout = stream_layout(conn) if todo else engine.CANONICAL_LAYOUT
     for start in range(0, len(todo), chunks_per_action):
         batch = todo[start : start + chunks_per_action]
         with _spark_inputs(staging, batch, scratch, spark_path) as inputs:
+            session = spark() if any(i.problem is None for i in inputs) else None
             results.extend(
-                engine.apply_chunks(conn, spark(), inputs, rules, importance_md5=importance_md5)
+                engine.apply_chunks(
+                    conn, session, inputs, rules, importance_md5=importance_md5, layout=layout
+                )
             )
     results.sort(key=lambda r: r.chunk_index)
     return RangeResult(results=results, requested=sorted(set(requested)))

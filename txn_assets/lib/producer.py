@@ -17,7 +17,7 @@ import psycopg
 
 from txn_assets.lib.checksums import md5_bytes
 from txn_assets.lib.chunks import chunk_file_name
-from txn_assets.lib.generate import TRANSACTIONS_HEADER
+from txn_assets.lib.csv_header import HeaderError, clean_line, transactions_layout
 from txn_assets.lib.sources.base import RangedSource, SourceChangedError, SourceIdentity
 from txn_assets.lib.state.queries import producer as q
 from txn_assets.lib.stores.base import ObjectStore, PutOutcome
@@ -111,11 +111,14 @@ def _start_stream(
     conn: psycopg.Connection[Any], source: RangedSource, identity: SourceIdentity, chunk_rows: int
 ) -> None:
     header, lines, end = _read_lines(source, 0, identity.size, 1)
-    text = header.decode("utf-8").strip()
-    if lines != 1 or text != TRANSACTIONS_HEADER:
-        raise ValueError(
-            f"{identity.name}: expected the header {TRANSACTIONS_HEADER!r}, found {text!r}"
-        )
+    if lines != 1:
+        raise HeaderError(f"{identity.name}: the file is empty")
+    try:
+        text = clean_line(header.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise HeaderError(f"{identity.name}: the header is not UTF-8 text ({err})") from err
+    # Columns are found by name; a missing one stops X here, before anything is staged.
+    transactions_layout(text, what=identity.name)
     conn.execute(
         q.START_PRODUCER,
         {

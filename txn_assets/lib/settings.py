@@ -20,6 +20,8 @@ OUTPUT_CONTAINER = "output"
 # A Spark job costs most of a second whatever its size: a run that is behind parses up to this
 # many chunks in one action (bounded, since their aggregates are collected to the driver).
 CHUNKS_PER_SPARK_ACTION = 10
+# An amount (or weight) above this is a bad row ("absurdly large"): BankSim's largest is ~8,300.
+MAX_AMOUNT = 1_000_000_000.0
 # A staged chunk not applied this many seconds after it was staged turns the lag check red.
 MAX_APPLY_LAG_SECONDS = 120
 # The quarantine check warns when more than this share of the stream's rows were unusable.

@@ -1,239 +1,265 @@
-"""PySpark parsing and per-chunk aggregation, as plain DataFrame -> DataFrame functions.
+"""PySpark parsing and per-chunk aggregation: one scan and one aggregation per batch of files.
 
 Files are read as text and split here rather than by Spark's CSV reader, so that every bad row
 keeps its line number and a precise reason, and so that only the DataFrame API is used (Spark
-Connect has no RDD API). Fields are single-quoted strings or bare numbers, never with commas.
+Connect has no RDD API). One `groupBy` yields everything a batch needs at once: per file, its
+header line, the aggregate of every (merchant, customer) pair over the valid rows, and one group
+per unusable row with its reason.
+
+Line numbers come with the read: with `openCostInBytes` and `maxPartitionBytes` large, each file
+is exactly one partition, so the record number inside the partition (the low 33 bits of
+`monotonically_increasing_id`) is the line's position in the file; no window, no sort. The
+aggregation reports the partitions each file came from, and `collect_summaries` refuses a batch
+where a file spanned two.
+
+Building column expressions costs more than running the plan (each is a round trip to the JVM in
+a classic session), so a `Parser` builds them once per file layout and reuses them per batch.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import (
-    BooleanType,
-    DecimalType,
-    IntegerType,
-    LongType,
-    StringType,
-    StructField,
-    StructType,
-)
+from pyspark.sql.types import DecimalType, IntegerType, LongType, StringType
 
-from txn_assets.lib.generate import IMPORTANCE_HEADER, TRANSACTIONS_HEADER
+from txn_assets.lib import settings
+from txn_assets.lib.csv_header import CsvLayout
 
 # Amounts and weights keep six decimal places: BankSim has two, headroom costs nothing.
 MONEY = DecimalType(20, 6)
-
-LINES_SCHEMA = StructType(
-    [StructField("line_number", LongType(), False), StructField("value", StringType(), True)]
-)
-TRANSACTION_SCHEMA = StructType(
-    [
-        StructField("row_number", LongType(), False),
-        StructField("step", IntegerType(), True),
-        StructField("customer", StringType(), True),
-        StructField("age", StringType(), True),
-        StructField("gender", StringType(), True),
-        StructField("zipcodeOri", StringType(), True),
-        StructField("merchant", StringType(), True),
-        StructField("zipMerchant", StringType(), True),
-        StructField("category", StringType(), True),
-        StructField("amount", MONEY, True),
-        StructField("fraud", IntegerType(), True),
-    ]
-)
-PAIR_AGGREGATE_SCHEMA = StructType(
-    [
-        StructField("merchant", StringType(), False),
-        StructField("customer", StringType(), False),
-        StructField("txn_count", LongType(), False),
-        StructField("amount_sum", DecimalType(30, 6), True),
-        StructField("seen_female", BooleanType(), False),
-        StructField("seen_male", BooleanType(), False),
-    ]
-)
-QUARANTINE_SCHEMA = StructType(
-    [
-        StructField("row_number", LongType(), False),
-        StructField("reason", StringType(), False),
-        StructField("raw_line", StringType(), True),
-    ]
-)
-WEIGHT_AGGREGATE_SCHEMA = StructType(
-    [
-        StructField("customer", StringType(), False),
-        StructField("merchant", StringType(), False),
-        StructField("weight_sum", DecimalType(30, 6), True),
-        StructField("weight_rows", LongType(), False),
-    ]
-)
+SUM = DecimalType(30, 6)
+# A comma outside quotes (' or "): a comma inside a quoted field belongs to the field.
+FIELD_SEPARATOR = r",(?=(?:[^'\"]|'[^']*'|\"[^\"]*\")*$)"
+# A field that opens a quote and holds a comma before the quote closes.
+QUOTED_COMMA = r"(?:^|,)\s*(?:'[^']*,|\"[^\"]*,)"
+# Spark SQL settings that keep each file in one partition of its own (see the module docstring).
+ONE_PARTITION_PER_FILE = {
+    "spark.sql.files.openCostInBytes": str(1 << 40),
+    "spark.sql.files.maxPartitionBytes": str(1 << 40),
+}
+_RECORD_BITS = (1 << 33) - 1
 
 
-@dataclass(frozen=True)
-class ParsedFile:
-    """A parsed file split in two: typed good rows and quarantined bad ones, plus its first line."""
-
-    header: DataFrame
-    valid: DataFrame
-    quarantined: DataFrame
+class SplitFileError(RuntimeError):
+    """A file was read as more than one partition, so its line numbers cannot be trusted."""
 
 
-def read_lines(spark: SparkSession, paths: str | list[str]) -> DataFrame:
-    """Lines of one or more text files: (file, line_number from 1, value), in file order.
-
-    `file` is the file's base name, which identifies a chunk within a batch. Ranking
-    monotonically_increasing_id within each file numbers lines exactly whatever the partitioning
-    (reading with wholetext and exploding was measured quadratic in the line count).
-    """
-    raw = spark.read.text(paths).select(
-        F.col("_metadata.file_name").alias("file"),
-        F.col("value"),
-        F.monotonically_increasing_id().alias("_id"),
+def _split_fields(line: Column) -> Column:
+    """The fields of a line. A plain split is right unless a quoted field holds a comma: only
+    such lines pay for the quote-aware regular expression."""
+    return F.when(line.rlike(QUOTED_COMMA), F.split(line, FIELD_SEPARATOR, -1)).otherwise(
+        F.split(line, ",", -1)
     )
-    line = F.row_number().over(Window.partitionBy("file").orderBy("_id")).cast(LongType())
-    return raw.select("file", line.alias("line_number"), "value")
 
 
 def _unquote(field: Column) -> Column:
-    return F.trim(F.regexp_replace(F.trim(field), r"^'(.*)'$", "$1"))
+    return F.trim(F.btrim(F.trim(field), F.lit("'\"")))
 
 
-def _split(lines: DataFrame, field_count: int) -> tuple[DataFrame, Column, list[Column]]:
-    parts = F.split(F.col("value"), ",", -1)
-    data = lines.filter(F.col("line_number") > 1).withColumn("_parts", parts)
-    fields = [_unquote(F.get(F.col("_parts"), i)) for i in range(field_count)]
-    return data, F.size(F.col("_parts")), fields
+def _field(parts: Column, position: int | None) -> Column:
+    if position is None:
+        return F.lit(None).cast(StringType())
+    return _unquote(F.get(parts, position))
 
 
-def _header(lines: DataFrame) -> DataFrame:
-    return lines.filter(F.col("line_number") == 1).select("file", F.trim("value").alias("header"))
-
-
-def _split_valid(typed: DataFrame) -> tuple[DataFrame, DataFrame]:
-    valid = typed.filter(F.col("reason").isNull())
-    quarantined = typed.filter(F.col("reason").isNotNull()).select(
-        "file", F.col("row_number"), F.col("reason"), F.col("value").alias("raw_line")
+def _lines(spark: SparkSession, paths: Sequence[str]) -> DataFrame:
+    """(file, part, position, line): every line of the files, positions from 0 (the header)."""
+    return (
+        spark.read.option("lineSep", "\n")
+        .text(list(paths))
+        .select(
+            F.col("_metadata.file_name").alias("file"),
+            F.spark_partition_id().alias("part"),
+            F.monotonically_increasing_id().bitwiseAND(_RECORD_BITS).alias("position"),
+            F.regexp_replace(F.col("value"), "\r$", "").alias("line"),
+        )
     )
-    return valid, quarantined
 
 
-def parse_transactions(lines: DataFrame) -> ParsedFile:
-    """Typed transaction rows, and the rows that cannot be used with the reason why."""
-    expected = len(TRANSACTIONS_HEADER.split(","))
-    data, count, f = _split(lines, expected)
-    amount = f[8].try_cast(MONEY)
-    step = f[0].try_cast(IntegerType())
-    reason = (
+def _line_problem(line: Column) -> Column:
+    """Why a line cannot even be split: NUL bytes, or bytes that are not UTF-8."""
+    return F.when(F.instr(line, "\u0000") > 0, F.lit("contains a NUL byte")).when(
+        ~F.is_valid_utf8(line) | (F.instr(line, "\ufffd") > 0), F.lit("not valid UTF-8")
+    )
+
+
+def _amount_problem(text: Column, name: str, limit: float) -> Column:
+    number = text.try_cast("double")
+    shown = F.coalesce(text, F.lit(""))
+    return (
         F.when(
-            count != expected,
-            F.concat(F.lit(f"expected {expected} fields, got "), count.cast("string")),
+            number.isNull() | F.isnan(number) | (F.abs(number) == float("inf")),
+            F.concat(F.lit(f"{name} is not a number: "), shown),
         )
-        .when(f[1] == "", F.lit("empty customer"))
-        .when(f[5] == "", F.lit("empty merchant"))
+        .when(number < 0, F.concat(F.lit(f"{name} is negative: "), shown))
         .when(
-            amount.isNull(),
-            F.concat(F.lit("amount is not a number: "), F.coalesce(f[8], F.lit(""))),
-        )
-        .when(
-            step.isNull(), F.concat(F.lit("step is not an integer: "), F.coalesce(f[0], F.lit("")))
-        )
-    )
-    typed = data.select(
-        "file",
-        (F.col("line_number") - 1).alias("row_number"),
-        step.alias("step"),
-        f[1].alias("customer"),
-        f[2].alias("age"),
-        f[3].alias("gender"),
-        f[4].alias("zipcodeOri"),
-        f[5].alias("merchant"),
-        f[6].alias("zipMerchant"),
-        f[7].alias("category"),
-        amount.alias("amount"),
-        f[9].try_cast(IntegerType()).alias("fraud"),
-        reason.alias("reason"),
-        F.col("value"),
-    )
-    valid, quarantined = _split_valid(typed)
-    return ParsedFile(
-        header=_header(lines),
-        valid=valid.select("file", *TRANSACTION_SCHEMA.fieldNames()),
-        quarantined=quarantined,
-    )
-
-
-def aggregate_pairs(transactions: DataFrame) -> DataFrame:
-    """Per file and (merchant, customer): the counts, sums and genders the state accumulates."""
-    return transactions.groupBy("file", "merchant", "customer").agg(
-        F.count(F.lit(1)).cast(LongType()).alias("txn_count"),
-        F.sum("amount").cast(DecimalType(30, 6)).alias("amount_sum"),
-        F.max(F.col("gender") == "F").alias("seen_female"),
-        F.max(F.col("gender") == "M").alias("seen_male"),
-    )
-
-
-def parse_importance(lines: DataFrame) -> ParsedFile:
-    """Typed CustomerImportance rows (customer, merchant, weight), and the unusable rows."""
-    expected = len(IMPORTANCE_HEADER.split(","))
-    data, count, f = _split(lines, expected)
-    weight = f[2].try_cast(MONEY)
-    reason = (
-        F.when(
-            count != expected,
-            F.concat(F.lit(f"expected {expected} fields, got "), count.cast("string")),
-        )
-        .when(f[0] == "", F.lit("empty customer"))
-        .when(f[1] == "", F.lit("empty merchant"))
-        .when(
-            weight.isNull(),
-            F.concat(F.lit("weight is not a number: "), F.coalesce(f[2], F.lit(""))),
+            number > limit,
+            F.concat(
+                F.lit(f"{name} is absurdly large: "), shown, F.lit(f" (more than {limit:,.0f})")
+            ),
         )
     )
-    typed = data.select(
-        "file",
-        (F.col("line_number") - 1).alias("row_number"),
-        f[0].alias("customer"),
-        f[1].alias("merchant"),
-        weight.alias("weight"),
-        reason.alias("reason"),
-        F.col("value"),
-    )
-    valid, quarantined = _split_valid(typed)
-    return ParsedFile(
-        header=_header(lines),
-        valid=valid.select("file", "customer", "merchant", "weight"),
-        quarantined=quarantined,
-    )
 
 
-def aggregate_weights(importance: DataFrame) -> DataFrame:
-    """Per (customer, merchant): the weight sum and row count whose ratio is the mean weight."""
-    return importance.groupBy("file", "customer", "merchant").agg(
-        F.sum("weight").cast(DecimalType(30, 6)).alias("weight_sum"),
-        F.count(F.lit(1)).cast(LongType()).alias("weight_rows"),
-    )
+@dataclass(frozen=True)
+class Parser:
+    """The plan of one file layout: prebuilt expressions, applied to any batch of files.
 
-
-def summarise(parsed: ParsedFile, aggregate: DataFrame) -> DataFrame:
-    """Headers, aggregates and quarantined rows of the files as one DataFrame tagged by `kind`.
-
-    Columns: kind, file, the aggregate's columns, then row_number, reason and raw_line; columns
-    that do not apply to a kind are null. One action computes everything for many chunks.
+    Each stage is its own projection, so that a line split once is read many times: in one
+    projection every use of a field would split the line again.
     """
-    agg_fields = [f for f in aggregate.schema.fields if f.name != "file"]
-    extra = [
-        F.lit(None).cast(LongType()).alias("row_number"),
-        F.lit(None).cast(StringType()).alias("reason"),
-        F.lit(None).cast(StringType()).alias("raw_line"),
-    ]
-    nulls = [F.lit(None).cast(field.dataType).alias(field.name) for field in agg_fields]
-    header = parsed.header.select(
-        F.lit("header").alias("kind"), "file", *nulls, *extra[:2], F.col("header").alias("raw_line")
+
+    stages: tuple[tuple[Column, ...], ...]  # successive projections of every line
+    keep: Column  # which lines count (not blank)
+    keys: tuple[Column, ...]  # group keys: file, bad row, pair
+    aggregates: tuple[Column, ...]
+
+    def summarise(self, spark: SparkSession, paths: Sequence[str]) -> DataFrame:
+        """One row per (file, pair) aggregate, per unusable row, and per header line."""
+        frame = _lines(spark, paths)
+        for stage in self.stages:
+            frame = frame.select(*stage)
+        return frame.filter(self.keep).groupBy(*self.keys).agg(*self.aggregates)
+
+
+def _rows_with(condition: Column, name: str) -> Column:
+    return F.sum(F.when(condition, 1).otherwise(0)).cast(LongType()).alias(name)
+
+
+def _build(layout: CsvLayout, kind: str, limit: float) -> Parser:
+    passed = (F.col("file"), F.col("part"), F.col("position"), F.col("line"))
+    split = (*passed, _split_fields(F.col("line")).alias("parts"))
+    parts = F.col("parts")
+    if kind == "transactions":
+        names = {
+            "customer": "customer",
+            "merchant": "merchant",
+            "gender": "gender",
+            "amount": "amount",
+            "step": "step",
+        }
+        pair = ("merchant", "customer")
+        amount_name = "amount"
+    else:
+        names = {"customer": "Source", "merchant": "Target", "amount": "Weight"}
+        pair = ("customer", "merchant")
+        amount_name = "weight"
+    fields = (
+        *passed,
+        F.size(parts).alias("field_count"),
+        *(_field(parts, layout.position(column)).alias(name) for name, column in names.items()),
     )
-    aggregates = aggregate.select(F.lit("aggregate").alias("kind"), *aggregate.columns, *extra)
-    quarantined = parsed.quarantined.select(
-        F.lit("quarantine").alias("kind"), "file", *nulls, "row_number", "reason", "raw_line"
+    line, position = F.col("line"), F.col("position")
+    customer, merchant, amount = F.col("customer"), F.col("merchant"), F.col("amount")
+    count = F.col("field_count")
+    reason = (
+        _line_problem(line)
+        .when(
+            count != layout.field_count,
+            F.concat(F.lit(f"expected {layout.field_count} fields, got "), count.cast("string")),
+        )
+        .when(customer == "", F.lit("empty customer"))
+        .when(merchant == "", F.lit("empty merchant"))
+        .otherwise(_amount_problem(amount, amount_name, limit))
     )
-    return header.unionByName(aggregates).unionByName(quarantined)
+    if kind == "transactions" and layout.position("step") is not None:
+        step = F.col("step")
+        reason = F.coalesce(
+            reason,
+            F.when(
+                step.try_cast(IntegerType()).isNull(),
+                F.concat(F.lit("step is not an integer: "), step),
+            ),
+        )
+    judged = (*passed, *(F.col(name) for name in names), reason.alias("reason"))
+    is_header = position == 0
+    unusable = is_header | F.col("reason").isNotNull()
+    keyed = (
+        F.col("file"),
+        F.col("part"),
+        # Groups: a bad row (and the header) alone, keyed by its position; good rows by pair.
+        F.when(unusable, position).alias("row_number"),
+        *(F.when(~unusable, F.col(name)).alias(name) for name in pair),
+        F.when(~unusable, amount.try_cast(MONEY)).alias("amount"),
+        *((F.when(~unusable, F.col("gender")).alias("gender"),) if kind == "transactions" else ()),
+        F.when(~is_header, F.col("reason")).alias("reason"),
+        F.when(is_header, line).alias("header"),
+        (is_header | (F.trim(line) != "")).alias("is_row"),  # blank lines are not rows
+    )
+    keys = (F.col("file"), F.col("row_number"), *(F.col(name) for name in pair))
+    parts_seen = (F.min("part").alias("first_part"), F.max("part").alias("last_part"))
+    first = (F.first("reason").alias("reason"), F.first("header").alias("header"))
+    if kind == "transactions":
+        gender = F.col("gender")
+        aggregates: tuple[Column, ...] = (
+            F.count(F.lit(1)).cast(LongType()).alias("txn_count"),
+            F.sum("amount").cast(SUM).alias("amount_sum"),
+            F.coalesce(F.max(gender == "F"), F.lit(False)).alias("seen_female"),
+            F.coalesce(F.max(gender == "M"), F.lit(False)).alias("seen_male"),
+            _rows_with(gender == "F", "female_rows"),
+            _rows_with(gender == "M", "male_rows"),
+            _rows_with(gender.isin("E", "U"), "neither_rows"),
+            _rows_with(~gender.isin("F", "M", "E", "U"), "unknown_gender_rows"),
+            *first,
+            *parts_seen,
+        )
+    else:
+        aggregates = (
+            F.sum("amount").cast(SUM).alias("weight_sum"),
+            F.count(F.lit(1)).cast(LongType()).alias("weight_rows"),
+            *first,
+            *parts_seen,
+        )
+    return Parser((split, fields, judged, keyed), F.col("is_row"), keys, aggregates)
+
+
+@cache
+def _parser(session_key: int, layout: CsvLayout, kind: str, limit: float) -> Parser:
+    return _build(layout, kind, limit)
+
+
+def parser_for(
+    spark: SparkSession, layout: CsvLayout, kind: str, limit: float = settings.MAX_AMOUNT
+) -> Parser:
+    """The prebuilt plan for files of this layout in this session (built on first use)."""
+    if kind not in ("transactions", "importance"):
+        raise ValueError(f"unknown file kind {kind!r}")
+    return _parser(id(spark), layout, kind, limit)
+
+
+@dataclass
+class FileSummary:
+    """One file's share of a batch: its header line, pair aggregates and unusable rows."""
+
+    header: str | None
+    aggregates: list[dict[str, Any]]
+    bad_rows: list[tuple[int, str]]  # (row number, reason), in row order
+
+
+def collect_summaries(
+    spark: SparkSession, paths: Sequence[str], layout: CsvLayout, kind: str
+) -> dict[str, FileSummary]:
+    """Run one batch: per file base name, what the file holds (bounded by the batch's rows)."""
+    rows = parser_for(spark, layout, kind).summarise(spark, paths).toArrow().to_pylist()
+    found: dict[str, FileSummary] = {}
+    parts: dict[str, set[int]] = {}
+    for row in rows:
+        summary = found.setdefault(row["file"], FileSummary(None, [], []))
+        parts.setdefault(row["file"], set()).update((row["first_part"], row["last_part"]))
+        if row["header"] is not None:
+            summary.header = row["header"]
+        elif row["row_number"] is not None:
+            summary.bad_rows.append((int(row["row_number"]), row["reason"]))
+        else:
+            summary.aggregates.append(row)
+    split = sorted(name for name, seen in parts.items() if len(seen) > 1)
+    if split:
+        raise SplitFileError(f"files read as several partitions: {split}")
+    for summary in found.values():
+        summary.bad_rows.sort()
+    return found

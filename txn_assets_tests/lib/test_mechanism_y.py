@@ -11,7 +11,6 @@ from txn_assets.lib.producer import cut_next_chunk
 from txn_assets.lib.rules import DetectionRules
 from txn_assets.lib.sources.local_file import LocalFileSource
 from txn_assets.lib.state.engine import load_weights
-from txn_assets.lib.state.errors import ChunkContentChangedError
 from txn_assets.lib.stores.local import LocalFolderStore
 
 
@@ -40,11 +39,24 @@ def test_a_range_applies_earlier_unapplied_chunks_first(conn, spark, staged, tmp
     assert all(r.already_applied for r in again.results) and not again.spark_needed
 
 
-def test_a_staged_file_that_changed_is_refused_before_anything_applies(
+def test_a_staged_file_that_changed_or_vanished_is_rejected_and_the_stream_goes_on(
     conn, spark, staged, tmp_path
 ):
-    path = tmp_path / "blob" / "staging" / "chunk-000001.csv"
-    path.write_bytes(path.read_bytes().replace(b"'", b'"', 1))
-    with pytest.raises(ChunkContentChangedError, match="differs from the bytes Mechanism X staged"):
-        _apply(conn, spark, staged, [0, 1], tmp_path)
-    assert conn.execute("SELECT count(*) FROM txn.applied_chunk").fetchone()[0] == 0
+    changed = tmp_path / "blob" / "staging" / "chunk-000001.csv"
+    lines = changed.read_bytes().split(b"\n")
+    changed.write_bytes(b"\n".join(lines[:500]))  # truncated mid-stream
+    (tmp_path / "blob" / "staging" / "chunk-000002.csv").unlink()
+    outcome = _apply(conn, spark, staged, [0, 1, 2], tmp_path)
+    assert [r.rejected for r in outcome.results] == [False, True, True]
+    assert "differ from those Mechanism X staged" in outcome.results[1].rejected_reason
+    assert "truncated or overwritten" in outcome.results[1].rejected_reason
+    assert outcome.results[2].rejected_reason.startswith("the staged file is missing")
+    # The truncated chunk's readable lines are kept, each with the reason and its bytes.
+    kept = conn.execute(
+        "SELECT row_number, raw_bytes, reason FROM txn.quarantine WHERE chunk_index = 1 "
+        "ORDER BY row_number"
+    ).fetchall()
+    assert [bytes(r[1]) for r in kept] == [line for line in lines[:500] if line.strip()]
+    assert all(r[2].startswith("chunk rejected: the staged file's bytes differ") for r in kept)
+    ledger = conn.execute("SELECT chunk_index, status FROM txn.applied_chunk ORDER BY 1").fetchall()
+    assert ledger == [(0, "applied"), (1, "rejected"), (2, "rejected")]

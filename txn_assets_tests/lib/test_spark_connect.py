@@ -9,17 +9,17 @@ import sys
 import pytest
 
 from txn_assets.lib.services.spark_connect import start_spark_connect
-from txn_assets.lib.state.engine import summarise_files
+from txn_assets.lib.state.engine import CANONICAL_LAYOUT, summarise_files
 from txn_assets_tests.builders import txns, write_chunk
 
 # A process holds either a classic or a Connect session, so the Connect client runs in a child.
 CLIENT = """
 import json, sys
 from txn_assets.lib.spark_session import build_spark_session
-from txn_assets.lib.state.engine import summarise_files
+from txn_assets.lib.state.engine import CANONICAL_LAYOUT, summarise_files
 spark = build_spark_session(sys.argv[1])
-summary = summarise_files(spark, [sys.argv[2]], transactions=True)["chunk.csv"]
-print(json.dumps({"header": summary.header, "aggregates": summary.aggregates, "quarantined": summary.quarantined}, default=str))
+summary = summarise_files(spark, [sys.argv[2]], CANONICAL_LAYOUT, "transactions")["chunk.csv"]
+print(json.dumps({"header": summary.header, "aggregates": summary.aggregates, "bad_rows": summary.bad_rows}, default=str))
 """
 
 
@@ -39,13 +39,13 @@ def test_parsing_over_spark_connect_equals_the_classic_session(spark, tmp_path):
     finally:
         server.stop()
     remote = json.loads(child.stdout.strip().splitlines()[-1])
-    summary = summarise_files(spark, [str(chunk)], transactions=True)["chunk.csv"]
+    summary = summarise_files(spark, [str(chunk)], CANONICAL_LAYOUT, "transactions")["chunk.csv"]
     local = json.loads(
         json.dumps(
             {
                 "header": summary.header,
                 "aggregates": summary.aggregates,
-                "quarantined": summary.quarantined,
+                "bad_rows": summary.bad_rows,
             },
             default=str,
         )
@@ -53,4 +53,4 @@ def test_parsing_over_spark_connect_equals_the_classic_session(spark, tmp_path):
     by_pair = lambda rows: sorted(rows, key=lambda r: (r["merchant"], r["customer"]))  # noqa: E731
     assert remote["header"] == local["header"]
     assert by_pair(remote["aggregates"]) == by_pair(local["aggregates"])
-    assert remote["quarantined"] == local["quarantined"] and len(local["quarantined"]) == 1
+    assert remote["bad_rows"] == local["bad_rows"] == [[6, "expected 10 fields, got 3"]]

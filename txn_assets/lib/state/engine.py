@@ -1,28 +1,41 @@
 """Mechanism Y's core: fold one chunk into the PostgreSQL state and emit new detections.
 
-PySpark parses and aggregates a chunk (one Spark action); PostgreSQL merges the aggregate and
-judges the patterns. The merge, the detections and the ledger row commit in one transaction,
-under a row lock on txn.stream: a chunk is applied completely or not at all, a rerun finds the
-ledger row and changes nothing, and two runs can never interleave their chunks.
+PySpark parses and aggregates a batch of chunks (one Spark action); PostgreSQL merges each
+chunk's aggregate and judges the patterns. The merge, the quarantined rows, the detections and
+the ledger row commit in one transaction, under a row lock on txn.stream: a chunk is applied
+completely or not at all, a rerun finds the ledger row and changes nothing, and two runs can
+never interleave their chunks.
+
+Bad input never stops the stream. An unusable row goes to txn.quarantine with its reason and its
+exact bytes. A chunk that cannot be read as a whole (missing, changed since it was staged, not
+starting with the stream's header, empty) is recorded in the ledger as *rejected* with the
+reason, its lines go to quarantine, and the next chunk follows.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import psycopg
 from pyspark.sql import SparkSession
 
 from txn_assets.lib import spark_parsing
-from txn_assets.lib.generate import IMPORTANCE_HEADER, TRANSACTIONS_HEADER
+from txn_assets.lib.csv_header import (
+    CsvLayout,
+    HeaderError,
+    clean_line,
+    importance_layout,
+    transactions_layout,
+)
+from txn_assets.lib.generate import TRANSACTIONS_HEADER
 from txn_assets.lib.rules import ACTION_TYPES, DetectionRules
+from txn_assets.lib.spark_parsing import FileSummary
 from txn_assets.lib.state.errors import (
-    BadFileError,
     ChunkContentChangedError,
     ChunkOrderError,
     ReferenceDataChangedError,
@@ -31,6 +44,10 @@ from txn_assets.lib.state.errors import (
 )
 from txn_assets.lib.state.queries import chunks as q
 from txn_assets.lib.timefmt import utc_now
+
+# The layout of chunks when the stream's header is the canonical one (tests, hand-made chunks).
+CANONICAL_LAYOUT = transactions_layout(TRANSACTIONS_HEADER)
+GENDER_COLUMNS = ("female_rows", "male_rows", "neither_rows", "unknown_gender_rows")
 
 
 @dataclass(frozen=True)
@@ -57,6 +74,12 @@ class ChunkResult:
     detections_total: int
     already_applied: bool
     seconds: float = 0.0
+    rejected_reason: str | None = None  # set when the chunk was rejected as a whole
+    gender_rows: dict[str, int] = field(default_factory=dict)  # GENDER_COLUMNS -> rows
+
+    @property
+    def rejected(self) -> bool:
+        return self.rejected_reason is not None
 
     def detections_by_pattern(self) -> dict[str, int]:
         """Counts per ActionType, every pattern present (zero included) for stable metadata."""
@@ -77,57 +100,33 @@ class WeightLoadResult:
 
 @dataclass(frozen=True)
 class ChunkInput:
-    """A staged chunk as the engine takes it: index, a path Spark can read, its checksum."""
+    """A staged chunk as the engine takes it: index, a path Spark can read, its checksum.
+
+    `load` gives the chunk's bytes when quarantined rows need them (default: read `path`);
+    `problem`, when set, says why the chunk cannot be read at all: it will be rejected.
+    """
 
     index: int
     path: str
     content_md5: str
+    load: Callable[[], bytes] | None = None
+    problem: str | None = None
 
-
-@dataclass(frozen=True)
-class FileSummary:
-    """One file's share of a Spark summary: its first line, pair aggregates and bad rows."""
-
-    header: str | None
-    aggregates: list[dict[str, Any]]
-    quarantined: list[dict[str, Any]]
+    def raw_lines(self) -> list[bytes]:
+        """The chunk's lines as bytes, without their '\\n' (position 0 is the header)."""
+        data = self.load() if self.load is not None else Path(self.path).read_bytes()
+        return data.split(b"\n")
 
 
 def summarise_files(
-    spark: SparkSession, paths: Sequence[str], transactions: bool
+    spark: SparkSession, paths: Sequence[str], layout: CsvLayout, kind: str
 ) -> dict[str, FileSummary]:
     """One Spark action for all files: per file base name, its header, aggregates and bad rows."""
     names = [PurePosixPath(p).name for p in paths]
     if len(set(names)) != len(names):
         raise ValueError(f"files of one batch need distinct names: {names}")
-    lines = spark_parsing.read_lines(spark, list(paths))
-    if transactions:
-        parsed = spark_parsing.parse_transactions(lines)
-        aggregate = spark_parsing.aggregate_pairs(parsed.valid)
-    else:
-        parsed = spark_parsing.parse_importance(lines)
-        aggregate = spark_parsing.aggregate_weights(parsed.valid)
-    # Bounded by the batch's row count (a few chunks, or the reference file's distinct pairs).
-    rows = spark_parsing.summarise(parsed, aggregate).toArrow().to_pylist()
-    found = {name: FileSummary(None, [], []) for name in names}
-    for row in rows:
-        summary = found[row["file"]]
-        if row["kind"] == "header":
-            found[row["file"]] = FileSummary(
-                row["raw_line"], summary.aggregates, summary.quarantined
-            )
-        elif row["kind"] == "aggregate":
-            summary.aggregates.append(row)
-        else:
-            summary.quarantined.append(row)
-    for summary in found.values():
-        summary.quarantined.sort(key=lambda r: r["row_number"])
-    return found
-
-
-def _check_header(header: str | None, expected: str, path: str) -> None:
-    if header != expected:
-        raise BadFileError(f"{path}: first line must be the header {expected!r}, found {header!r}")
+    found = spark_parsing.collect_summaries(spark, paths, layout, kind)
+    return {name: found.get(name, FileSummary(None, [], [])) for name in names}
 
 
 def _copy(cur: psycopg.Cursor[Any], statement: str, rows: Iterable[Sequence[Any]]) -> None:
@@ -137,12 +136,23 @@ def _copy(cur: psycopg.Cursor[Any], statement: str, rows: Iterable[Sequence[Any]
 
 
 def _write_quarantine(
-    cur: psycopg.Cursor[Any], source: str, chunk: int | None, rows: list[dict[str, Any]]
+    cur: psycopg.Cursor[Any],
+    source: str,
+    chunk: int | None,
+    rows: Sequence[tuple[int, str]],
+    raw_lines: Callable[[], list[bytes]],
 ) -> None:
+    """Bad rows with their reason and exact bytes (read only when there are any)."""
+    if not rows:
+        return
+    lines = raw_lines()
     _copy(
         cur,
         q.COPY_QUARANTINE,
-        ((source, chunk, r["row_number"], r["reason"], r["raw_line"]) for r in rows),
+        (
+            (source, chunk, number, reason, lines[number] if number < len(lines) else None)
+            for number, reason in rows
+        ),
     )
 
 
@@ -155,25 +165,28 @@ def detections_of_chunk(conn: psycopg.Connection[Any], chunk_index: int) -> list
 def recorded_result(
     conn: psycopg.Connection[Any], chunk_index: int, content_md5: str
 ) -> ChunkResult | None:
-    """What the ledger says applying a chunk did, or None if it is not applied yet.
+    """What the ledger says applying a chunk did, or None if it is not in the ledger yet.
 
     Refuses if the chunk was applied from other bytes: staged chunks never change.
     """
     row = conn.execute(q.APPLIED_CHUNK, {"chunk_index": chunk_index}).fetchone()
     if row is None:
         return None
-    if row[1] != content_md5:
+    (_, md5, valid, quarantined, _, total, _, status, reason, *genders) = row
+    if status == "applied" and md5 != content_md5:
         raise ChunkContentChangedError(
-            f"chunk {chunk_index} was applied from content {row[1]}, now offered {content_md5}: "
+            f"chunk {chunk_index} was applied from content {md5}, now offered {content_md5}: "
             "staged chunks must never change"
         )
     return ChunkResult(
         chunk_index=chunk_index,
-        valid_rows=row[2],
-        quarantined_rows=row[3],
+        valid_rows=valid,
+        quarantined_rows=quarantined,
         detections=detections_of_chunk(conn, chunk_index),
-        detections_total=row[5],
+        detections_total=total,
         already_applied=True,
+        rejected_reason=reason if status == "rejected" else None,
+        gender_rows=dict(zip(GENDER_COLUMNS, genders, strict=True)),
     )
 
 
@@ -206,19 +219,30 @@ def apply_chunk(
     )[0]
 
 
+def _rejection(summary: FileSummary, layout: CsvLayout) -> str | None:
+    if summary.header is None:
+        return "the file is empty"
+    if summary.header != layout.header:
+        return f"its first line is not the stream's header: found {summary.header[:120]!r}"
+    return None
+
+
 def apply_chunks(
     conn: psycopg.Connection[Any],
-    spark: SparkSession,
+    spark: SparkSession | None,
     chunks: Sequence[ChunkInput],
     rules: DetectionRules,
     clock: Callable[[], datetime] = utc_now,
     importance_md5: str | None = None,
+    layout: CsvLayout = CANONICAL_LAYOUT,
 ) -> list[ChunkResult]:
     """Fold consecutive chunks in order: one Spark action for all, one transaction per chunk.
 
     A Spark job costs most of a second whatever its size, so a run that is behind parses its
-    whole batch at once and catches up; each chunk still commits on its own, in order.
-    With importance_md5, chunks are refused unless the weights came from that file.
+    whole batch at once and catches up; each chunk still commits on its own, in order. `layout`
+    is the stream's header: a chunk that does not start with it is rejected. With
+    importance_md5, chunks are refused unless the weights came from that file. `spark` may be
+    None when every pending chunk already has a problem (nothing for Spark to read).
     """
     ordered = sorted(chunks, key=lambda c: c.index)
     results: dict[int, ChunkResult] = {}
@@ -233,16 +257,79 @@ def apply_chunks(
     if pending:
         _check_next(conn, pending[0].index)
         conn.commit()
+        readable = [c for c in pending if c.problem is None]
         started = time.monotonic()
-        summaries = summarise_files(spark, [c.path for c in pending], transactions=True)
+        summaries = {}
+        if readable:
+            if spark is None:
+                raise ValueError("readable chunks need a Spark session")
+            summaries = summarise_files(spark, [c.path for c in readable], layout, "transactions")
         spark_share = (time.monotonic() - started) / len(pending)
         for chunk in pending:
-            summary = summaries[PurePosixPath(chunk.path).name]
-            _check_header(summary.header, TRANSACTIONS_HEADER, chunk.path)
-            results[chunk.index] = _apply_summary(
-                conn, chunk, summary, rules, clock, spark_share, importance_md5
-            )
+            summary = summaries.get(PurePosixPath(chunk.path).name, FileSummary(None, [], []))
+            problem = chunk.problem or _rejection(summary, layout)
+            if problem is not None:
+                results[chunk.index] = _reject(conn, chunk, problem, clock)
+            else:
+                results[chunk.index] = _apply_summary(
+                    conn, chunk, summary, rules, clock, spark_share, importance_md5
+                )
     return [results[c.index] for c in ordered]
+
+
+def _lock_stream(cur: psycopg.Cursor[Any], conn: psycopg.Connection[Any], chunk: ChunkInput):  # type: ignore[no-untyped-def]
+    """Lock the stream row and re-check under the lock; the recorded result if already done."""
+    stream = cur.execute(q.LOCK_STREAM).fetchone()
+    assert stream is not None, "migration 0001 creates the stream row"
+    # Another run may have applied chunks since the checks before Spark ran.
+    done = recorded_result(conn, chunk.index, chunk.content_md5)
+    if done is None:
+        _check_next(conn, chunk.index)
+    return stream, done
+
+
+def _reject(
+    conn: psycopg.Connection[Any],
+    chunk: ChunkInput,
+    reason: str,
+    clock: Callable[[], datetime],
+) -> ChunkResult:
+    """Record a chunk that cannot be read as rejected; its lines go to quarantine."""
+
+    def readable_lines() -> list[bytes]:
+        try:
+            return chunk.raw_lines()
+        except (OSError, KeyError):  # the file is gone: nothing to keep
+            return []
+
+    lines = readable_lines()
+    numbered = [(n, f"chunk rejected: {reason}") for n, raw in enumerate(lines) if raw.strip()]
+    with conn.transaction(), conn.cursor() as cur:
+        _, done = _lock_stream(cur, conn, chunk)
+        if done is not None:
+            return done
+        total = cur.execute(q.NEXT_SEQ).fetchone()[0]  # type: ignore[index]
+        _write_quarantine(cur, "transactions", chunk.index, numbered, lambda: lines)
+        cur.execute(
+            q.RECORD_REJECTED,
+            {
+                "chunk_index": chunk.index,
+                "content_md5": chunk.content_md5,
+                "quarantined_rows": len(numbered),
+                "detections_total": total,
+                "reason": reason,
+                "applied_at": clock(),
+            },
+        )
+    return ChunkResult(
+        chunk_index=chunk.index,
+        valid_rows=0,
+        quarantined_rows=len(numbered),
+        detections=[],
+        detections_total=total,
+        already_applied=False,
+        rejected_reason=reason,
+    )
 
 
 def _apply_summary(
@@ -257,16 +344,13 @@ def _apply_summary(
     """The chunk's one transaction: merge, quarantine, detect, record."""
     started = time.monotonic()
     chunk_index, content_md5 = chunk.index, chunk.content_md5
-    aggregates, quarantined = summary.aggregates, summary.quarantined
+    aggregates, bad_rows = summary.aggregates, summary.bad_rows
+    genders = {name: sum(int(r[name]) for r in aggregates) for name in GENDER_COLUMNS}
     with conn.transaction(), conn.cursor() as cur:
-        stream = cur.execute(q.LOCK_STREAM).fetchone()
-        assert stream is not None, "migration 0001 creates the stream row"
-        stored_rules, _, weights_loaded_at, weights_md5 = stream
-        # Re-check under the lock: another run may have applied chunks since the checks above.
-        done = recorded_result(conn, chunk_index, content_md5)
+        stream, done = _lock_stream(cur, conn, chunk)
         if done is not None:
             return done
-        _check_next(conn, chunk_index)
+        stored_rules, _, weights_loaded_at, weights_md5 = stream
         if weights_loaded_at is None:
             raise WeightsNotLoadedError(
                 "load CustomerImportance (the weights) before applying chunks"
@@ -284,43 +368,8 @@ def _apply_summary(
             )
         now = clock()
         cur.execute(q.START_STREAM, {"rules": fingerprint, "now": now})
-
-        cur.execute(q.CREATE_CHUNK_PAIR)
-        _copy(
-            cur,
-            q.COPY_CHUNK_PAIR,
-            (
-                (
-                    r["merchant"],
-                    r["customer"],
-                    r["txn_count"],
-                    r["amount_sum"],
-                    r["seen_female"],
-                    r["seen_male"],
-                )
-                for r in aggregates
-            ),
-        )
-        cur.execute(q.MERGE_MERCHANT_CUSTOMER)
-        cur.execute(q.MERGE_MERCHANT)
-        _write_quarantine(cur, "transactions", chunk_index, quarantined)
-
-        first_seq = cur.execute(q.NEXT_SEQ).fetchone()[0]  # type: ignore[index]
-        cur.execute(
-            q.DETECT,
-            {
-                "upgrade_count_percentile": rules.upgrade_count_percentile,
-                "upgrade_weight_percentile": rules.upgrade_weight_percentile,
-                "upgrade_min_merchant_txns": rules.upgrade_min_merchant_txns,
-                "child_min_txns": rules.child_min_txns,
-                "child_max_mean_amount": rules.child_max_mean_amount,
-                "dei_min_female_customers": rules.dei_min_female_customers,
-                "first_seq": first_seq,
-                "chunk_index": chunk_index,
-                "detected_at": now,
-            },
-        )
-        emitted = cur.rowcount
+        first_seq, emitted = _merge_and_detect(cur, chunk_index, aggregates, rules, now)
+        _write_quarantine(cur, "transactions", chunk_index, bad_rows, chunk.raw_lines)
         valid_rows = sum(int(r["txn_count"]) for r in aggregates)
         cur.execute(
             q.RECORD_APPLIED,
@@ -328,22 +377,68 @@ def _apply_summary(
                 "chunk_index": chunk_index,
                 "content_md5": content_md5,
                 "valid_rows": valid_rows,
-                "quarantined_rows": len(quarantined),
+                "quarantined_rows": len(bad_rows),
                 "detections": emitted,
                 "detections_total": first_seq + emitted,
                 "applied_at": now,
+                **genders,
             },
         )
         detections = detections_of_chunk(conn, chunk_index)
     return ChunkResult(
         chunk_index=chunk_index,
         valid_rows=valid_rows,
-        quarantined_rows=len(quarantined),
+        quarantined_rows=len(bad_rows),
         detections=detections,
         detections_total=first_seq + emitted,
         already_applied=False,
         seconds=spark_seconds + time.monotonic() - started,
+        gender_rows=genders,
     )
+
+
+def _merge_and_detect(
+    cur: psycopg.Cursor[Any],
+    chunk_index: int,
+    aggregates: Sequence[dict[str, Any]],
+    rules: DetectionRules,
+    now: datetime,
+) -> tuple[int, int]:
+    """Merge a chunk's pair aggregates into the state and emit what now holds: (first seq, n)."""
+    cur.execute(q.CREATE_CHUNK_PAIR)
+    _copy(
+        cur,
+        q.COPY_CHUNK_PAIR,
+        (
+            (
+                r["merchant"],
+                r["customer"],
+                r["txn_count"],
+                r["amount_sum"],
+                r["seen_female"],
+                r["seen_male"],
+            )
+            for r in aggregates
+        ),
+    )
+    cur.execute(q.MERGE_MERCHANT_CUSTOMER)
+    cur.execute(q.MERGE_MERCHANT)
+    first_seq = cur.execute(q.NEXT_SEQ).fetchone()[0]  # type: ignore[index]
+    cur.execute(
+        q.DETECT,
+        {
+            "upgrade_count_percentile": rules.upgrade_count_percentile,
+            "upgrade_weight_percentile": rules.upgrade_weight_percentile,
+            "upgrade_min_merchant_txns": rules.upgrade_min_merchant_txns,
+            "child_min_txns": rules.child_min_txns,
+            "child_max_mean_amount": rules.child_max_mean_amount,
+            "dei_min_female_customers": rules.dei_min_female_customers,
+            "first_seq": first_seq,
+            "chunk_index": chunk_index,
+            "detected_at": now,
+        },
+    )
+    return first_seq, cur.rowcount
 
 
 def loaded_weights(conn: psycopg.Connection[Any], importance_md5: str) -> WeightLoadResult | None:
@@ -366,6 +461,16 @@ def loaded_weights(conn: psycopg.Connection[Any], importance_md5: str) -> Weight
     return WeightLoadResult(pairs=pairs, quarantined_rows=0, already_loaded=True)
 
 
+def read_first_line(path: Path) -> str:
+    """A file's first line as text (a header), whatever its line ending or byte-order mark."""
+    with path.open("rb") as handle:
+        raw = handle.readline(1 << 20)
+    try:
+        return clean_line(raw.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise HeaderError(f"{path.name}: the header is not UTF-8 text ({err})") from err
+
+
 def load_weights(
     conn: psycopg.Connection[Any],
     spark: SparkSession,
@@ -375,32 +480,34 @@ def load_weights(
 ) -> WeightLoadResult:
     """Load CustomerImportance once per stream; the same file again is a no-op.
 
-    Two loaders may race (a sensor-requested run and a manual one): Spark parses outside any
-    transaction, then the first to lock the stream row inserts; the other finds it loaded.
+    Columns are found by name in the file's header (a missing one fails with one clear line);
+    unusable rows are quarantined with their bytes. Two loaders may race (a sensor-requested
+    run and a manual one): Spark parses outside any transaction, then the first to lock the
+    stream row inserts; the other finds it loaded.
     """
     done = loaded_weights(conn, importance_md5)
     if done is not None:
         return done
-    summary = summarise_files(spark, [importance_path], transactions=False)[
-        PurePosixPath(importance_path).name
-    ]
-    aggregates, quarantined = summary.aggregates, summary.quarantined
-    _check_header(summary.header, IMPORTANCE_HEADER, importance_path)
+    path = Path(importance_path)
+    layout = importance_layout(read_first_line(path), what=path.name)
+    summary = summarise_files(spark, [importance_path], layout, "importance")[path.name]
     with conn.transaction(), conn.cursor() as cur:
         stream = cur.execute(q.LOCK_STREAM).fetchone()
         assert stream is not None
         loaded_meanwhile = stream[3] is not None  # by another process, while Spark parsed
         if not loaded_meanwhile:
-            _insert_weights(cur, summary, importance_md5, clock())
+            _insert_weights(cur, summary, importance_md5, clock(), path)
     if loaded_meanwhile:  # outside the transaction: the check above commits and compares again
         return load_weights(conn, spark, importance_path, importance_md5, clock)
     return WeightLoadResult(
-        pairs=len(aggregates), quarantined_rows=len(quarantined), already_loaded=False
+        pairs=len(summary.aggregates),
+        quarantined_rows=len(summary.bad_rows),
+        already_loaded=False,
     )
 
 
 def _insert_weights(
-    cur: psycopg.Cursor[Any], summary: FileSummary, importance_md5: str, now: datetime
+    cur: psycopg.Cursor[Any], summary: FileSummary, importance_md5: str, now: datetime, path: Path
 ) -> None:
     cur.execute(q.CREATE_WEIGHT_STAGE)
     _copy(
@@ -412,5 +519,7 @@ def _insert_weights(
         ),
     )
     cur.execute(q.INSERT_WEIGHTS)
-    _write_quarantine(cur, "importance", None, summary.quarantined)
+    _write_quarantine(
+        cur, "importance", None, summary.bad_rows, lambda: path.read_bytes().split(b"\n")
+    )
     cur.execute(q.RECORD_WEIGHTS, {"md5": importance_md5, "now": now})

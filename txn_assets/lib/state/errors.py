@@ -23,7 +23,3 @@ class ReferenceDataChangedError(StreamError):
 
 class RulesChangedError(StreamError):
     """The detection thresholds differ from those this stream started with."""
-
-
-class BadFileError(StreamError):
-    """A file is not in the expected format as a whole (e.g. wrong header)."""

@@ -18,14 +18,13 @@ from txn_assets.lib.state.engine import (
     load_weights,
 )
 from txn_assets.lib.state.errors import (
-    BadFileError,
     ChunkContentChangedError,
     ChunkOrderError,
     ReferenceDataChangedError,
     RulesChangedError,
     WeightsNotLoadedError,
 )
-from txn_assets_tests.builders import Txn, txns, write_chunk, write_importance
+from txn_assets_tests.builders import Txn, txns, write_chunk, write_chunk_bytes, write_importance
 
 DEFAULTS = DetectionRules()
 SMALL_UPGRADE = DetectionRules(upgrade_min_merchant_txns=10)
@@ -273,11 +272,117 @@ class TestBadInput:
             "M1",
         )
 
-    def test_a_file_without_the_header_is_a_clear_error(self, conn, spark, scratch):
+    def test_a_chunk_without_the_header_is_rejected_and_the_next_chunk_follows(
+        self, conn, spark, scratch
+    ):
         path = scratch / "headless.csv"
-        path.write_text(Txn("C1", "M1", "1").line() + "\n")
-        with pytest.raises(BadFileError, match="first line must be the header"):
-            apply_chunk(conn, spark, 0, str(path), md5_file(path), DEFAULTS)
+        path.write_text(Txn("C1", "M1", "1").line() + "\n" + Txn("C2", "M1", "2").line() + "\n")
+        result = apply_chunk(conn, spark, 0, str(path), md5_file(path), DEFAULTS)
+        assert result.rejected and "not the stream's header" in result.rejected_reason
+        assert (result.valid_rows, result.quarantined_rows) == (0, 2)
+        ledger = conn.execute("SELECT status, reason FROM txn.applied_chunk").fetchone()
+        assert ledger[0] == "rejected" and ledger[1] == result.rejected_reason
+        quarantined = conn.execute(
+            "SELECT row_number, raw_bytes FROM txn.quarantine ORDER BY row_number"
+        ).fetchall()
+        assert quarantined == [
+            (0, Txn("C1", "M1", "1").line().encode()),
+            (1, Txn("C2", "M1", "2").line().encode()),
+        ]
+        assert conn.execute("SELECT count(*) FROM txn.merchant").fetchone()[0] == 0
+        # The stream goes on with the next chunk, and a rerun of the rejected one is a no-op.
+        assert not _apply(conn, spark, scratch, 1, txns("C1", "M1", 1, "1")).rejected
+        again = apply_chunk(conn, spark, 0, str(path), md5_file(path), DEFAULTS)
+        assert again.already_applied and again.rejected
+
+    def test_an_empty_chunk_file_is_rejected(self, conn, spark, scratch):
+        path = scratch / "empty.csv"
+        path.write_bytes(b"")
+        result = apply_chunk(conn, spark, 0, str(path), md5_file(path), DEFAULTS)
+        assert result.rejected_reason == "the file is empty"
+
+
+GOOD = "0,'C1','3','F','28007','M1','28007','es_food',10.00,0"
+
+
+@pytest.mark.usefixtures("weighted")
+class TestDirtyRows:
+    """Every row is accounted for: applied, or quarantined with its reason and exact bytes."""
+
+    def _quarantine(self, conn: Any) -> list[tuple[int, str, bytes]]:
+        rows = conn.execute(
+            "SELECT row_number, reason, raw_bytes FROM txn.quarantine ORDER BY row_number"
+        ).fetchall()
+        conn.commit()
+        return rows
+
+    def test_each_bad_row_class_is_quarantined_with_a_precise_reason(self, conn, spark, scratch):
+        lines = [
+            GOOD.encode(),  # 1: fine
+            b"0,'C2','3','F'",  # 2
+            b"0,'','3','F','28007','M1','28007','es_food',1.00,0",  # 3
+            b"0,'C2','3','F','28007',' ','28007','es_food',1.00,0",  # 4
+            b"0,'C2','3','F','28007','M1','28007','es_food',abc,0",  # 5
+            b"0,'C2','3','F','28007','M1','28007','es_food',-4.50,0",  # 6
+            b"0,'C2','3','F','28007','M1','28007','es_food',1e15,0",  # 7
+            b"0,'C2','3','F','28007','M1','28007','es_food',NaN,0",  # 8
+            b"0,'C\x002','3','F','28007','M1','28007','es_food',1.00,0",  # 9: NUL byte
+            b"0,'C\xff\xfe2','3','F','28007','M1','28007','es_food',1.00,0",  # 10: not UTF-8
+            b"x,'C2','3','F','28007','M1','28007','es_food',1.00,0",  # 11
+        ]
+        path = write_chunk_bytes(scratch / "chunk-0.csv", lines)
+        result = apply_chunk(conn, spark, 0, str(path), md5_file(path), DEFAULTS)
+        assert (result.valid_rows, result.quarantined_rows) == (1, 10)
+        stored = self._quarantine(conn)
+        assert [(n, reason) for n, reason, _ in stored] == [
+            (2, "expected 10 fields, got 4"),
+            (3, "empty customer"),
+            (4, "empty merchant"),
+            (5, "amount is not a number: abc"),
+            (6, "amount is negative: -4.50"),
+            (7, "amount is absurdly large: 1e15 (more than 1,000,000,000)"),
+            (8, "amount is not a number: NaN"),
+            (9, "contains a NUL byte"),
+            (10, "not valid UTF-8"),
+            (11, "step is not an integer: x"),
+        ]
+        assert [raw for _, _, raw in stored] == lines[1:], "raw bytes are kept exactly"
+
+    def test_a_comma_inside_a_quoted_field_is_part_of_the_field(self, conn, spark, scratch):
+        lines = [
+            b"0,'C1','3','F','28007','M,1','28007','es_food',10.00,0",
+            b'0,"C2","3","M","28007","M,1","28007","es_food",12.00,0',
+        ]
+        path = write_chunk_bytes(scratch / "chunk-0.csv", lines)
+        result = apply_chunk(conn, spark, 0, str(path), md5_file(path), DEFAULTS)
+        assert (result.valid_rows, result.quarantined_rows) == (2, 0)
+        pairs = conn.execute(
+            "SELECT merchant, customer FROM txn.merchant_customer ORDER BY 2"
+        ).fetchall()
+        assert pairs == [("M,1", "C1"), ("M,1", "C2")]
+
+    def test_crlf_blank_lines_and_unknown_genders(self, conn, spark, scratch):
+        lines = [
+            GOOD.encode(),
+            b"",
+            b"   ",
+            GOOD.replace("'F'", "'X'").encode(),
+            GOOD.replace("'F'", "'E'").replace("C1", "C3").encode(),
+        ]
+        path = write_chunk_bytes(scratch / "chunk-0.csv", lines, ending=b"\r\n")
+        result = apply_chunk(conn, spark, 0, str(path), md5_file(path), DEFAULTS)
+        assert (result.valid_rows, result.quarantined_rows) == (3, 0), "blank lines are not rows"
+        assert result.gender_rows == {
+            "female_rows": 1,
+            "male_rows": 0,
+            "neither_rows": 1,
+            "unknown_gender_rows": 1,
+        }
+        assert conn.execute(
+            "SELECT seen_female, seen_male FROM txn.merchant_customer WHERE customer = 'C1'"
+        ).fetchone() == (True, False)
+        again = apply_chunk(conn, spark, 0, str(path), md5_file(path), DEFAULTS)
+        assert again.gender_rows == result.gender_rows, "a rerun reports the stored counts"
 
 
 @pytest.mark.usefixtures("weighted")

@@ -19,8 +19,13 @@ RULES = DetectionRules(
 BAD_LINES = {
     7: "1,'C1','3'",
     12_345: "5,'C1','3','F','28007','M1','28007','es_food',not-a-number,0",
+    20_002: "6,'C1','3','F','28007','M1','28007','es_food',-3.00,0",
+    30_003: "7,'C1','3','F','28007','M1','28007','es_food',5e12,0",
+    35_000: "8,'C\x001','3','F','28007','M1','28007','es_food',3.00,0",
     40_001: "9,'','3','F','28007','M1','28007','es_food',3.00,0",
 }
+# Not rows at all: neither applied nor quarantined.
+BLANK_LINES = (9_999, 50_000)
 
 
 @pytest.mark.slow
@@ -29,6 +34,8 @@ def test_engine_equals_whole_history_recomputation_after_every_chunk(conn, spark
     lines = files.transactions.read_text().splitlines(keepends=True)
     for line_number, bad in BAD_LINES.items():
         lines[line_number] = bad + "\n"
+    for line_number in BLANK_LINES:
+        lines[line_number] = "\n"
     files.transactions.write_text("".join(lines))
 
     load_weights(conn, spark, str(files.importance), md5_file(files.importance))

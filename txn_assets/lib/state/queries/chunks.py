@@ -3,7 +3,8 @@
 LOCK_STREAM = "SELECT rules, y_start_time, weights_loaded_at, importance_md5 FROM txn.stream WHERE stream_id = 1 FOR UPDATE"
 
 APPLIED_CHUNK = """
-SELECT chunk_index, content_md5, valid_rows, quarantined_rows, detections, detections_total, applied_at
+SELECT chunk_index, content_md5, valid_rows, quarantined_rows, detections, detections_total, applied_at,
+       status, reason, female_rows, male_rows, neither_rows, unknown_gender_rows
 FROM txn.applied_chunk WHERE chunk_index = %(chunk_index)s
 """
 NEXT_CHUNK = "SELECT coalesce(max(chunk_index) + 1, 0) FROM txn.applied_chunk"
@@ -33,7 +34,7 @@ SELECT merchant, sum(txn_count) FROM chunk_pair GROUP BY merchant
 ON CONFLICT (merchant) DO UPDATE SET txn_count = t.txn_count + EXCLUDED.txn_count
 """
 COPY_QUARANTINE = (
-    "COPY txn.quarantine (source, chunk_index, row_number, reason, raw_line) FROM STDIN"
+    "COPY txn.quarantine (source, chunk_index, row_number, reason, raw_bytes) FROM STDIN"
 )
 
 # Only merchants in this chunk can change state, so only they are judged: percentiles, counts
@@ -86,9 +87,18 @@ RETURNING seq
 NEXT_SEQ = "SELECT coalesce(max(seq) + 1, 0) FROM txn.detection"
 RECORD_APPLIED = """
 INSERT INTO txn.applied_chunk
-    (chunk_index, content_md5, valid_rows, quarantined_rows, detections, detections_total, applied_at)
+    (chunk_index, content_md5, valid_rows, quarantined_rows, detections, detections_total, applied_at,
+     female_rows, male_rows, neither_rows, unknown_gender_rows)
 VALUES (%(chunk_index)s, %(content_md5)s, %(valid_rows)s, %(quarantined_rows)s, %(detections)s,
-        %(detections_total)s, %(applied_at)s)
+        %(detections_total)s, %(applied_at)s, %(female_rows)s, %(male_rows)s, %(neither_rows)s,
+        %(unknown_gender_rows)s)
+"""
+RECORD_REJECTED = """
+INSERT INTO txn.applied_chunk
+    (chunk_index, content_md5, valid_rows, quarantined_rows, detections, detections_total, applied_at,
+     status, reason)
+VALUES (%(chunk_index)s, %(content_md5)s, 0, %(quarantined_rows)s, 0, %(detections_total)s,
+        %(applied_at)s, 'rejected', %(reason)s)
 """
 DETECTIONS_OF_CHUNK = """
 SELECT seq, chunk_index, pattern_id, action_type, customer, merchant, detected_at

@@ -30,3 +30,4 @@ PRODUCER = """
 SELECT source_name, source_size, source_md5, chunk_rows, header, next_chunk, next_offset, next_row, ended
 FROM txn.producer WHERE stream_id = 1
 """
+PRODUCER_HEADER = "SELECT header FROM txn.producer WHERE stream_id = 1"
