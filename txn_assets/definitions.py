@@ -5,6 +5,8 @@ import dagster as dg
 from txn_assets.defs.detection.assets import apply_chunks, detection_files
 from txn_assets.defs.detection.checks import (
     STREAM_CHECKS,
+    chunk_accepted,
+    chunk_check_job,
     stream_checks_job,
     stream_checks_schedule,
 )
@@ -31,8 +33,14 @@ ASSETS: list[dg.AssetsDefinition | dg.SourceAsset] = [
 
 defs = dg.Definitions(
     assets=ASSETS,
-    asset_checks=STREAM_CHECKS,
-    jobs=[mechanism_x_job, mechanism_y_job, customer_weights_job, stream_checks_job],
+    asset_checks=[*STREAM_CHECKS, chunk_accepted],
+    jobs=[
+        mechanism_x_job,
+        mechanism_y_job,
+        customer_weights_job,
+        stream_checks_job,
+        chunk_check_job,
+    ],
     sensors=[new_chunk_sensor],
     schedules=[stream_checks_schedule],
     resources=resources_from_env(),

@@ -54,23 +54,43 @@ def _execute(defs: dg.Definitions, instance: dg.DagsterInstance, request: dg.Run
     """Execute a run the sensor requested, in this process; whether it succeeded."""
     job = defs.resolve_job_def(request.job_name or "mechanism_y_job")
     result = job.execute_in_process(
-        instance=instance, tags=dict(request.tags), run_config=QUIET, raise_on_error=False
+        instance=instance,
+        tags=dict(request.tags),
+        partition_key=request.partition_key,
+        run_config=QUIET,
+        raise_on_error=False,
     )
     return result.success
 
 
-def sensor_tick(defs: dg.Definitions, instance: dg.DagsterInstance) -> str | None:
-    """Evaluate the real sensor once and execute what it requests; its skip reason, if it skipped."""
-    sensor = defs.resolve_sensor_def("new_chunk_sensor")
-    resources = defs.resources or {}
-    context = dg.build_sensor_context(
-        instance=instance,
-        resources={key: resources[key] for key in sensor.required_resource_keys},
-    )
-    result = sensor(context)
-    if isinstance(result, dg.SkipReason):
-        return result.skip_message or ""
-    assert isinstance(result, dg.SensorResult)
+class SensorDriver:
+    """Evaluates the definitions' own sensor as the daemon would, keeping its cursor."""
+
+    def __init__(self, defs: dg.Definitions, instance: dg.DagsterInstance) -> None:
+        self.defs, self.instance = defs, instance
+        self.sensor = defs.resolve_sensor_def("new_chunk_sensor")
+        self.cursor: str | None = None
+
+    def tick(self) -> str | None:
+        """Evaluate once and execute what it requests; its skip reason, if it skipped."""
+        resources = self.defs.resources or {}
+        context = dg.build_sensor_context(
+            instance=self.instance,
+            cursor=self.cursor,
+            resources={key: resources[key] for key in self.sensor.required_resource_keys},
+        )
+        result = self.sensor(context)
+        if isinstance(result, dg.SkipReason):
+            return result.skip_message or ""
+        assert isinstance(result, dg.SensorResult)
+        if result.cursor is not None:
+            self.cursor = result.cursor
+        _fulfil(self.defs, self.instance, result)
+        return None
+
+
+def _fulfil(defs: dg.Definitions, instance: dg.DagsterInstance, result: dg.SensorResult) -> None:
+    """Do what the daemon does with a tick's result: add partitions, then run the requests."""
     for request in result.dynamic_partitions_requests or []:
         if isinstance(request, dg.AddDynamicPartitionsRequest):
             instance.add_dynamic_partitions(
@@ -78,7 +98,6 @@ def sensor_tick(defs: dg.Definitions, instance: dg.DagsterInstance) -> str | Non
             )
     for run in result.run_requests or []:
         _execute(defs, instance, run)  # a failed run's chunks are requested again next tick
-    return None
 
 
 def run_stream(interval: float, say: Callable[[str], None] = print) -> StreamStatus:
@@ -90,12 +109,13 @@ def run_stream(interval: float, say: Callable[[str], None] = print) -> StreamSta
     log_path = Path(os.environ["TXN_HOME"]) / "producer.log"
     started = time.monotonic()
     producer = _start_producer(interval, log_path)
+    automation = SensorDriver(defs, instance)
     shown: StreamStatus | None = None
     try:
         while True:
             with psycopg.connect(database_url) as conn:
                 before = read_status(conn)
-            skipped = sensor_tick(defs, instance)
+            skipped = automation.tick()
             with psycopg.connect(database_url) as conn:
                 status = read_status(conn)
             if status != shown:

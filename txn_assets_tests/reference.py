@@ -27,13 +27,17 @@ def percentile_cont(values: list[float], fraction: float) -> float:
 MAX_AMOUNT = Decimal(1_000_000_000)
 
 
-def _rows(path: Path) -> list[list[str]]:
-    """Data rows; lines with NUL bytes or bytes that are not UTF-8 are unusable, blank ones no rows."""
-    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
-        lines = handle.read().split("\n")[1:]
+def _table(path: Path) -> tuple[list[str], list[list[str]]]:
+    """Column names (lower case, unquoted) and data rows, read with the csv module.
+
+    Lines with NUL bytes or bytes that are not UTF-8 are unusable, blank ones are no rows.
+    """
+    text = path.read_bytes().decode("utf-8", errors="replace").removeprefix("\ufeff")
+    header, *lines = text.split("\n")
+    names = [f.strip().strip("'\"").strip().lower() for f in header.rstrip("\r").split(",")]
     usable = [line.rstrip("\r") for line in lines if "\x00" not in line and "\ufffd" not in line]
-    rows = list(csv.reader([line for line in usable if line.strip()], quotechar="'"))
-    return [[field.strip().strip("'").strip() for field in row] for row in rows]
+    rows = csv.reader([line for line in usable if line.strip()], quotechar="'")
+    return names, [[field.strip().strip("'").strip() for field in row] for row in rows]
 
 
 def _money(text: str) -> Decimal | None:
@@ -49,14 +53,16 @@ def load_weights(importance: Path) -> dict[tuple[str, str], float]:
     """w(c, m) = mean weight over all of the pair's usable rows."""
     sums: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     counts: dict[tuple[str, str], int] = defaultdict(int)
-    for row in _rows(importance):
-        if len(row) != 5 or not row[0] or not row[1]:
+    names, rows = _table(importance)
+    source, target, weight_at = (names.index(n) for n in ("source", "target", "weight"))
+    for row in rows:
+        if len(row) != len(names) or not row[source] or not row[target]:
             continue
-        weight = _money(row[2])
+        weight = _money(row[weight_at])
         if weight is None:
             continue
-        sums[(row[0], row[1])] += weight
-        counts[(row[0], row[1])] += 1
+        sums[(row[source], row[target])] += weight
+        counts[(row[source], row[target])] += 1
     return {key: float(sums[key] / counts[key]) for key in sums}
 
 
@@ -75,13 +81,16 @@ class Reference:
 
     def add_chunk(self, path: Path) -> list[tuple[str, str, str]]:
         """Fold a chunk file in; return the new detections (pattern, customer, merchant), sorted."""
-        for row in _rows(path):
-            if len(row) != 10 or not row[1] or not row[5]:
+        names, rows = _table(path)
+        at = {n: names.index(n) for n in ("customer", "merchant", "gender", "amount")}
+        step = names.index("step") if "step" in names else None
+        for row in rows:
+            if len(row) != len(names) or not row[at["customer"]] or not row[at["merchant"]]:
                 continue
-            amount = _money(row[8])
-            if amount is None or not row[0].lstrip("-").isdigit():
+            amount = _money(row[at["amount"]])
+            if amount is None or (step is not None and not row[step].lstrip("-").isdigit()):
                 continue
-            customer, merchant, gender = row[1], row[5], row[3]
+            customer, merchant, gender = row[at["customer"]], row[at["merchant"]], row[at["gender"]]
             self.count[(customer, merchant)] += 1
             self.amount[(customer, merchant)] += amount
             self.merchant_count[merchant] += 1

@@ -159,3 +159,30 @@ def audit_quarantine(conn: psycopg.Connection[Any], max_share: float) -> Audit:
     if share > max_share:
         return Audit([f"{share:.2%} of rows quarantined (more than {max_share:.2%})"], figures)
     return Audit([], figures)
+
+
+def audit_chunk(conn: psycopg.Connection[Any], index: int) -> Audit:
+    """A chunk is in the ledger as applied; rejected (with the reason) or missing is a problem."""
+    row = conn.execute(stream_q.CHUNK_LEDGER, {"chunk_index": index}).fetchone()
+    conn.commit()
+    if row is None:
+        return Audit([f"chunk {chunk_key(index)} is not applied yet"], {})
+    status, reason, valid, quarantined, unknown_gender, reapplied_at = row
+    figures = {
+        "status": status,
+        "rows": int(valid),
+        "quarantined_rows": int(quarantined),
+        "unknown_gender_rows": int(unknown_gender),
+    }
+    if status == "rejected":
+        return Audit(
+            [
+                f"chunk {chunk_key(index)} was rejected: {reason}; {quarantined} of its lines are "
+                "in txn.quarantine. Once the cause is fixed, re-stage it (materialise "
+                "staged_chunk) and re-apply it (materialise pattern_state with reapply_rejected)"
+            ],
+            figures,
+        )
+    if reapplied_at is not None:
+        figures["reapplied_at"] = reapplied_at.isoformat()
+    return Audit([], figures)

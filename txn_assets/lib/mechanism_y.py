@@ -134,11 +134,13 @@ def apply_staged_range(
     spark_path: Callable[[str], str | None] = lambda key: None,
     importance_md5: str | None = None,
     chunks_per_action: int = settings.CHUNKS_PER_SPARK_ACTION,
+    reapply_rejected: bool = False,
 ) -> RangeResult:
     """Apply every staged, unapplied chunk through max(requested), in order; report the rest.
 
     `spark` is only called when something is left to apply, so a rerun or a backfill of
-    applied chunks costs a few queries and no Spark session.
+    applied chunks costs a few queries and no Spark session. With reapply_rejected, requested
+    chunks that were rejected are applied late (once re-staged), instead of being reported.
     """
     if not requested:
         raise ValueError("no chunks requested")
@@ -159,6 +161,11 @@ def apply_staged_range(
             raise AssertionError(
                 f"chunk {index} is before the first unapplied chunk but unrecorded"
             )
+        if done.rejected and reapply_rejected:
+            with _spark_inputs(staging, [staged[index]], scratch, spark_path) as (chunk,):
+                done = engine.reapply_rejected(
+                    conn, spark(), chunk, rules, layout=stream_layout(conn)
+                )
         results.append(done)
     todo = [staged[i] for i in range(first_unapplied, last + 1) if i in staged]
     if len(todo) != max(0, last + 1 - first_unapplied):

@@ -209,7 +209,8 @@ def restage_chunk(
 ) -> StagedChunk:
     """Re-cut an already staged chunk from its recorded byte range (a rerun from the UI).
 
-    Never cuts a new chunk: only Mechanism X advances the stream.
+    Never cuts a new chunk: only Mechanism X advances the stream. A staged file that is missing
+    or no longer has the recorded bytes is written again.
     """
     row = conn.execute(q.STAGED_CHUNK, {"index": index}).fetchone()
     producer = conn.execute(q.PRODUCER).fetchone()
@@ -224,6 +225,14 @@ def restage_chunk(
     data = producer[4].encode("utf-8") + b"\n" + body
     if lines != rows or md5_bytes(data) != md5:
         raise SourceChangedError(f"chunk {index} no longer matches its recorded bytes")
+    try:
+        current = store.get(key)
+    except KeyError:
+        current = None
+    if current is not None and md5_bytes(current) != md5:
+        # Changed in the store since it was staged (truncated, overwritten): the recorded bytes
+        # win, so that a rejected chunk can be repaired and re-applied.
+        store.delete(key)
     outcome = store.put_new(key, data)
     is_last = bool(producer[8]) and producer[5] == index + 1
     return StagedChunk(index, key, rows, start, end, md5, is_last, outcome)

@@ -27,6 +27,7 @@ class StreamStatus:
     weights_md5: str | None  # CustomerImportance the weights came from; None: not loaded
     total_chunks: int | None  # known once X has staged the last chunk
     oldest_pending_seconds: float | None  # age of the oldest staged, unapplied chunk
+    rejected: list[int]  # chunks in the ledger as rejected (unreadable as a whole)
 
     @property
     def pending(self) -> range:

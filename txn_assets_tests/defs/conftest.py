@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import dagster as dg
+import psycopg
 import pytest
 from dagster_pyspark import LazyPySparkResource
+from psycopg import sql
 
 from txn_assets.definitions import ASSETS
 from txn_assets.defs.source.assets import customer_weights
 from txn_assets.lib.generate import generate
 from txn_assets.lib.producer import cut_next_chunk
 from txn_assets.lib.spark_session import spark_config
+from txn_assets.lib.state.migrate import migrate
 from txn_assets.resources.postgres import PostgresResource
 from txn_assets.resources.rules import RulesResource
 from txn_assets.resources.sources import LocalFileSourceResource
 from txn_assets.resources.stores import LocalStoreResource
+from txn_assets.stack import database_url_for
 
 ALL_ASSETS = ASSETS
 # Scaled to 6,000 rows in 1,000-row chunks so that every pattern can fire.
@@ -75,3 +80,16 @@ def load_weights_asset(instance: dg.DagsterInstance, resources: dict[str, Any]) 
         ALL_ASSETS, selection=[customer_weights], instance=instance, resources=resources
     )
     assert result.success
+
+
+@pytest.fixture
+def second_database(postgres_admin_url):
+    """A second migrated database on the same server, for a second stream in one test."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = database_url_for(postgres_admin_url, name)
+    migrate(url)
+    yield url
+    with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))

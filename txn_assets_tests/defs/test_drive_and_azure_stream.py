@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import csv
 import io
-import uuid
 
 import dagster as dg
-import psycopg
 import pytest
-from psycopg import sql
 
 from txn_assets.defs.detection.assets import apply_chunks, detection_files
 from txn_assets.defs.ingestion.jobs import mechanism_x_job
 from txn_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
-from txn_assets.lib.state.migrate import migrate
 from txn_assets.resources.postgres import PostgresResource
 from txn_assets.resources.sources import GoogleDriveSourceResource
-from txn_assets.stack import database_url_for
 from txn_assets_tests.defs.conftest import ALL_ASSETS, load_weights_asset
 
 
@@ -47,18 +42,6 @@ def _run_stream(instance, resources) -> list[tuple[str, ...]]:
             tuple(r[2:]) for r in list(csv.reader(io.StringIO(output.get(key).decode())))[1:]
         )
     return rows
-
-
-@pytest.fixture
-def second_database(postgres_admin_url):
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = database_url_for(postgres_admin_url, name)
-    migrate(url)
-    yield url
-    with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @pytest.mark.slow

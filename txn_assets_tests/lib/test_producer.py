@@ -7,6 +7,7 @@ import json
 import pytest
 
 from txn_assets.lib import producer
+from txn_assets.lib.csv_header import HeaderError
 from txn_assets.lib.generate import TRANSACTIONS_HEADER, generate
 from txn_assets.lib.producer import (
     ChunkNotStagedError,
@@ -127,3 +128,29 @@ def test_chunk_size_cannot_change_mid_stream(conn, source_file, store):
     cut_next_chunk(conn, LocalFileSource(source_file), store, "staging", 1_000)
     with pytest.raises(ValueError, match="1000-row chunks"):
         cut_next_chunk(conn, LocalFileSource(source_file), store, "staging", 500)
+
+
+def test_a_spreadsheet_saved_source_is_staged_with_its_header_cleaned(conn, tmp_path, store):
+    path = tmp_path / "t.csv"
+    header = '\ufeff "Amount" ,\'CUSTOMER\', gender , "Merchant" ,step'
+    rows = ["12.50,'C1','F','M1',0", "3.00,'C2','M','M1',0"]
+    path.write_bytes(("\r\n".join([header, *rows])).encode())
+    (chunk,) = _cut_all(conn, LocalFileSource(path), store)
+    lines = store.get(chunk.key).split(b"\n")
+    # The BOM and the CR are gone from the header line; the rows keep their bytes.
+    assert lines[0] == header.removeprefix("\ufeff").encode()
+    assert lines[1:] == [rows[0].encode() + b"\r", rows[1].encode(), b""]
+
+
+def test_a_source_without_a_required_column_stops_x_before_anything_is_staged(
+    conn, tmp_path, store
+):
+    path = tmp_path / "t.csv"
+    path.write_text("step,customer,gender,merchant,value\n0,'C1','F','M1',1.00\n")
+    with pytest.raises(HeaderError) as raised:
+        cut_next_chunk(conn, LocalFileSource(path), store, "staging", 1_000)
+    assert str(raised.value) == (
+        "t.csv: the header has no column 'amount' (found: step, customer, gender, merchant, value)"
+    )
+    assert store.list_keys("staging") == []
+    assert conn.execute("SELECT count(*) FROM txn.producer").fetchone()[0] == 0

@@ -18,6 +18,7 @@ def _status(staged: int, applied: int, weights: str | None = "md5-a", total=None
         weights_md5=weights,
         total_chunks=total,
         oldest_pending_seconds=None,
+        rejected=[],
     )
 
 

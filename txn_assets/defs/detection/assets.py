@@ -18,7 +18,7 @@ from txn_assets.lib.chunks import chunk_index, chunk_key
 from txn_assets.lib.detection_files import write_files_through
 from txn_assets.lib.mechanism_y import apply_staged_range
 from txn_assets.lib.rules import ACTION_TYPES
-from txn_assets.lib.state.engine import ChunkResult
+from txn_assets.lib.state.engine import GENDER_COLUMNS, ChunkResult
 from txn_assets.resources.postgres import PostgresResource
 from txn_assets.resources.rules import RulesResource
 from txn_assets.resources.sources import SourceResource
@@ -31,24 +31,33 @@ TRANSIENT_RETRIES = dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EX
 
 def _chunk_table(results: Sequence[ChunkResult]) -> str:
     lines = [
-        "| chunk | rows | quarantined | UPGRADE | CHILD | DEI-NEEDED | seconds | rerun |",
-        "|---|---|---|---|---|---|---|---|",
+        "| chunk | status | rows | quarantined | unknown gender | UPGRADE | CHILD | DEI-NEEDED "
+        "| seconds | rerun |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         p = r.detections_by_pattern()
+        status = f"rejected: {r.rejected_reason}" if r.rejected else "applied"
         lines.append(
-            f"| {chunk_key(r.chunk_index)} | {r.valid_rows} | {r.quarantined_rows} | "
-            f"{p['UPGRADE']} | {p['CHILD']} | {p['DEI-NEEDED']} | {r.seconds:.2f} | "
-            f"{r.already_applied} |"
+            f"| {chunk_key(r.chunk_index)} | {status} | {r.valid_rows} | {r.quarantined_rows} | "
+            f"{r.gender_rows.get('unknown_gender_rows', 0)} | {p['UPGRADE']} | {p['CHILD']} | "
+            f"{p['DEI-NEEDED']} | {r.seconds:.2f} | {r.already_applied} |"
         )
     return "\n".join(lines)
 
 
 def _state_metadata(results: Sequence[ChunkResult]) -> dict[str, Any]:
+    rejected = [r for r in results if r.rejected]
+    genders = {name: sum(r.gender_rows.get(name, 0) for r in results) for name in GENDER_COLUMNS}
     return {
         "chunks": dg.MetadataValue.int(len(results)),
         "rows": dg.MetadataValue.int(sum(r.valid_rows for r in results)),
         "quarantined_rows": dg.MetadataValue.int(sum(r.quarantined_rows for r in results)),
+        "rejected_chunks": dg.MetadataValue.md(
+            "\n".join(f"- {chunk_key(r.chunk_index)}: {r.rejected_reason}" for r in rejected)
+            or "none"
+        ),
+        **{name: dg.MetadataValue.int(n) for name, n in genders.items()},
         "processing_seconds": dg.MetadataValue.float(round(sum(r.seconds for r in results), 3)),
         "per_chunk": dg.MetadataValue.md(_chunk_table(results)),
     }
@@ -64,6 +73,13 @@ def _detection_metadata(results: Sequence[ChunkResult]) -> dict[str, Any]:
         },
         "detections_total": dg.MetadataValue.int(max(r.detections_total for r in results)),
     }
+
+
+class ApplyConfig(dg.Config):
+    """Launchpad settings of a Mechanism Y run."""
+
+    # Apply the run's rejected chunks late, once their cause is fixed and they are re-staged.
+    reapply_rejected: bool = False
 
 
 @dg.multi_asset(
@@ -88,6 +104,7 @@ def _detection_metadata(results: Sequence[ChunkResult]) -> dict[str, Any]:
 )
 def apply_chunks(
     context: dg.AssetExecutionContext,
+    config: ApplyConfig,
     postgres: PostgresResource,
     spark: LazyPySparkResource,
     stores: StoreResource,
@@ -106,8 +123,17 @@ def apply_chunks(
             scratch=stores.scratch(),
             spark_path=stores.spark_path,
             importance_md5=source.importance().identity().md5,
+            reapply_rejected=config.reapply_rejected,
         )
     for result in outcome.results:
+        if result.rejected:
+            context.log.warning(
+                "chunk %s rejected: %s (%s lines quarantined)",
+                chunk_key(result.chunk_index),
+                result.rejected_reason,
+                result.quarantined_rows,
+            )
+            continue
         context.log.info(
             "chunk %s: %s rows, %s quarantined, %s detections%s",
             chunk_key(result.chunk_index),

@@ -8,14 +8,17 @@ chunk dearer as the stream grows): `stream_checks_job` runs them, every minute f
 import dagster as dg
 
 from txn_assets.defs.detection.assets import detection_files
+from txn_assets.defs.partitions import chunk_partitions
 from txn_assets.lib import settings
 from txn_assets.lib.audits import (
     Audit,
+    audit_chunk,
     audit_detection_files,
     audit_lag,
     audit_quarantine,
     audit_totals,
 )
+from txn_assets.lib.chunks import chunk_index
 from txn_assets.resources.postgres import PostgresResource
 from txn_assets.resources.stores import StoreResource
 
@@ -98,6 +101,29 @@ def quarantine_share(
     with postgres.connect() as conn:
         return _result(audit_quarantine(conn, config.max_share), dg.AssetCheckSeverity.WARN)
 
+
+@dg.asset_check(
+    asset=PATTERN_STATE,
+    partitions_def=chunk_partitions,
+    description="The chunk was applied; red with the reason when it was rejected as a whole "
+    "(unreadable, changed since staging, no header). The sensor runs it for every rejected chunk.",
+)
+def chunk_accepted(
+    context: dg.AssetCheckExecutionContext, postgres: PostgresResource
+) -> dg.AssetCheckResult:
+    with postgres.connect() as conn:
+        return _result(audit_chunk(conn, chunk_index(context.partition_key)))
+
+
+# Runs one chunk's check: Dagster records a partitioned check per partition only in a run of
+# that one partition, so it is not part of Mechanism Y's range runs.
+chunk_check_job = dg.define_asset_job(
+    "chunk_check_job",
+    selection=dg.AssetSelection.checks(chunk_accepted),
+    partitions_def=chunk_partitions,
+    executor_def=dg.in_process_executor,
+    description="Check that one chunk was accepted (requested for every rejected chunk).",
+)
 
 STREAM_CHECKS = [
     detection_files_complete,

@@ -7,10 +7,12 @@ run. A failed run's chunks are requested again by a later tick; a chunk that kee
 reported in the tick's skip reason instead of being retried forever.
 """
 
+import json
 from collections.abc import Iterable
 
 import dagster as dg
 
+from txn_assets.defs.detection.checks import chunk_check_job
 from txn_assets.defs.detection.jobs import mechanism_y_job
 from txn_assets.defs.partitions import (
     CHUNKS,
@@ -101,8 +103,28 @@ def evaluate(
     )
 
 
+def _rejection_reports(
+    context: dg.SensorEvaluationContext, status: StreamStatus
+) -> tuple[list[dg.RunRequest], str]:
+    """A `chunk_accepted` check run for each rejected chunk not reported yet, and the new cursor.
+
+    The cursor only remembers which rejections were reported; what Y applies never depends on it.
+    """
+    reported = set(json.loads(context.cursor or "{}").get("reported_rejections", []))
+    new = [index for index in status.rejected if index not in reported]
+    # The partition goes in as a tag: Dagster cannot resolve a partition key for a job made
+    # of checks only, but it runs the check on the partition the tag names.
+    requests = [
+        dg.RunRequest(job_name=chunk_check_job.name, tags={PARTITION_TAG: chunk_key(index)})
+        for index in new
+    ]
+    for index in new:
+        context.log.warning("chunk %s was rejected: requested its chunk_accepted check", index)
+    return requests, json.dumps({"reported_rejections": sorted(reported | set(new))})
+
+
 @dg.sensor(
-    jobs=[mechanism_y_job, customer_weights_job],
+    jobs=[mechanism_y_job, customer_weights_job, chunk_check_job],
     minimum_interval_seconds=1,
     default_status=dg.DefaultSensorStatus.STOPPED,
     description="Mechanism Y's automation: loads the weights, then requests every staged chunk "
@@ -111,17 +133,22 @@ def evaluate(
 def new_chunk_sensor(
     context: dg.SensorEvaluationContext, postgres: PostgresResource, source: SourceResource
 ) -> dg.SensorResult | dg.SkipReason:
-    """One tick: read the state, decide, request (the cursor is not used: state is durable)."""
+    """One tick: read the state, decide, request (what Y applies never depends on the cursor)."""
     with postgres.connect() as conn:
         status = read_status(conn)
     # The current CustomerImportance matters once weights are loaded: a change stops the stream.
     importance_md5 = source.importance().identity().md5 if status.weights_md5 else None
     decision = evaluate(context.instance, status, importance_md5)
+    reports, cursor = _rejection_reports(context, status)
     if decision.load_weights:
         context.log.info(decision.reason)
-        return dg.SensorResult(run_requests=[dg.RunRequest(job_name=customer_weights_job.name)])
+        weights = dg.RunRequest(job_name=customer_weights_job.name)
+        return dg.SensorResult(run_requests=[weights, *reports], cursor=cursor)
     if decision.chunks is None:
-        return dg.SkipReason(decision.reason)
+        if not reports:
+            return dg.SkipReason(decision.reason)
+        context.log.info(decision.reason)
+        return dg.SensorResult(run_requests=reports, cursor=cursor)
     keys = [chunk_key(i) for i in decision.chunks]
     known = set(context.instance.get_dynamic_partitions(CHUNKS))
     missing = [k for k in keys if k not in known]
@@ -131,9 +158,11 @@ def new_chunk_sensor(
             dg.RunRequest(
                 job_name=mechanism_y_job.name,
                 tags={RANGE_START_TAG: keys[0], RANGE_END_TAG: keys[-1]},
-            )
+            ),
+            *reports,
         ],
         dynamic_partitions_requests=[chunk_partitions.build_add_request(missing)]
         if missing
         else [],
+        cursor=cursor,
     )

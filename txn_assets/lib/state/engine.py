@@ -38,6 +38,7 @@ from txn_assets.lib.spark_parsing import FileSummary
 from txn_assets.lib.state.errors import (
     ChunkContentChangedError,
     ChunkOrderError,
+    ReapplyError,
     ReferenceDataChangedError,
     RulesChangedError,
     WeightsNotLoadedError,
@@ -393,6 +394,67 @@ def _apply_summary(
         detections_total=first_seq + emitted,
         already_applied=False,
         seconds=spark_seconds + time.monotonic() - started,
+        gender_rows=genders,
+    )
+
+
+def reapply_rejected(
+    conn: psycopg.Connection[Any],
+    spark: SparkSession,
+    chunk: ChunkInput,
+    rules: DetectionRules,
+    layout: CsvLayout = CANONICAL_LAYOUT,
+    clock: Callable[[], datetime] = utc_now,
+) -> ChunkResult:
+    """Apply a rejected chunk late, once its cause is fixed (re-staged from the source).
+
+    Its rows count from now on: detections it makes true are emitted now, with the next seqs.
+    Refused while it is still unreadable, and once the stream's last (partial) detection file
+    is written, since that file is final and create-only.
+    """
+    if chunk.problem is not None:
+        raise ReapplyError(f"chunk {chunk.index} is still unreadable: {chunk.problem}")
+    summary = summarise_files(spark, [chunk.path], layout, "transactions")[
+        PurePosixPath(chunk.path).name
+    ]
+    problem = _rejection(summary, layout)
+    if problem is not None:
+        raise ReapplyError(f"chunk {chunk.index} is still unreadable: {problem}")
+    genders = {name: sum(int(r[name]) for r in summary.aggregates) for name in GENDER_COLUMNS}
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute(q.LOCK_STREAM)
+        status = cur.execute(q.REJECTED_CHUNK, {"chunk_index": chunk.index}).fetchone()
+        if status is None or status[0] != "rejected":
+            raise ReapplyError(f"chunk {chunk.index} is not a rejected chunk")
+        if cur.execute(q.FINAL_FILE_WRITTEN).fetchone()[0]:  # type: ignore[index]
+            raise ReapplyError(
+                "the stream's last detection file is written and final: re-applying a chunk now "
+                "would change it; start a new stream with the repaired chunk instead"
+            )
+        now = clock()
+        cur.execute(q.DELETE_CHUNK_QUARANTINE, {"chunk_index": chunk.index})
+        _, emitted = _merge_and_detect(cur, chunk.index, summary.aggregates, rules, now)
+        _write_quarantine(cur, "transactions", chunk.index, summary.bad_rows, chunk.raw_lines)
+        valid_rows = sum(int(r["txn_count"]) for r in summary.aggregates)
+        cur.execute(
+            q.RECORD_REAPPLIED,
+            {
+                "chunk_index": chunk.index,
+                "valid_rows": valid_rows,
+                "quarantined_rows": len(summary.bad_rows),
+                "detections": emitted,
+                "applied_at": now,
+                **genders,
+            },
+        )
+        detections = detections_of_chunk(conn, chunk.index)
+    return ChunkResult(
+        chunk_index=chunk.index,
+        valid_rows=valid_rows,
+        quarantined_rows=len(summary.bad_rows),
+        detections=detections,
+        detections_total=detections[-1].seq + 1 if detections else 0,
+        already_applied=False,
         gender_rows=genders,
     )
 

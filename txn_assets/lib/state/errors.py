@@ -23,3 +23,7 @@ class ReferenceDataChangedError(StreamError):
 
 class RulesChangedError(StreamError):
     """The detection thresholds differ from those this stream started with."""
+
+
+class ReapplyError(StreamError):
+    """A rejected chunk cannot be re-applied (still unreadable, or the stream's files are final)."""

@@ -46,6 +46,10 @@ class AzureBlobStore(ObjectStore):
     def exists(self, key: str) -> bool:
         return bool(self.container.get_blob_client(key).exists())
 
+    def delete(self, key: str) -> None:
+        with contextlib.suppress(ResourceNotFoundError):
+            self.container.delete_blob(key)
+
     def list_keys(self, prefix: str) -> list[str]:
         start = prefix.rstrip("/") + "/" if prefix else None
         return sorted(self.container.list_blob_names(name_starts_with=start))

@@ -40,6 +40,10 @@ class ObjectStore(ABC):
         """Keys under prefix, sorted."""
 
     @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove an object (only to replace one proven corrupt against its recorded md5)."""
+
+    @abstractmethod
     def uri(self, key: str) -> str:
         """Where a user finds the object (file path or blob URL), for metadata and logs."""
 

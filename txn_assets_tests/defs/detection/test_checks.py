@@ -8,6 +8,7 @@ import pytest
 from txn_assets.defs.detection.assets import apply_chunks, detection_files
 from txn_assets.defs.detection.checks import STREAM_CHECKS, stream_checks_job
 from txn_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
+from txn_assets.resources.sources import LocalFileSourceResource
 from txn_assets_tests.defs.conftest import ALL_ASSETS, load_weights_asset, stage_chunks
 
 NO_GRACE = {"ops": {"detection_files_detection_files_complete": {"config": {"grace_seconds": 0}}}}
@@ -115,9 +116,14 @@ def test_many_quarantined_rows_make_the_quarantine_check_warn(
     broken = [row.rsplit(",", 2)[0] + ",oops,0" if i % 2 else row for i, row in enumerate(rows)]
     dirty = tmp_path / "dirty.csv"
     dirty.write_text("\n".join([header, *broken]) + "\n")
+    source = resources["source"]
     resources = {
         **resources,
-        "source": resources["source"].model_copy(update={"transactions_path": str(dirty)}),
+        "source": LocalFileSourceResource(
+            transactions_path=str(dirty),
+            importance_path=source.importance_path,
+            chunk_rows=source.chunk_rows,
+        ),
     }
     _stream(instance, resources, 2)
     check = _checks(instance, resources)["quarantine_share"]

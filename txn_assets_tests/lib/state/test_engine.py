@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from txn_assets.lib.checksums import md5_file
+from txn_assets.lib.csv_header import HeaderError
 from txn_assets.lib.rules import DetectionRules
 from txn_assets.lib.state.engine import (
     ChunkInput,
@@ -426,3 +427,64 @@ class TestBatches:
             (1, False),
             (2, False),
         ]
+
+
+class TestWeights:
+    def test_columns_are_found_by_name_and_bad_rows_quarantined(self, conn, spark, scratch):
+        path = scratch / "imp.csv"
+        path.write_bytes(
+            b"\xef\xbb\xbf'WEIGHT', Target ,\"source\"\r\n"
+            b"2,'M1','A'\r\n"
+            b"oops,'M1','B'\r\n"
+            b"4,'M1','A'\r\n"
+        )
+        result = load_weights(conn, spark, str(path), md5_file(path))
+        assert (result.pairs, result.quarantined_rows) == (1, 1)
+        assert conn.execute(
+            "SELECT customer, merchant, weight FROM txn.customer_weight"
+        ).fetchall() == [("A", "M1", 3.0)]
+        assert conn.execute("SELECT reason, raw_bytes FROM txn.quarantine").fetchone() == (
+            "weight is not a number: oops",
+            b"oops,'M1','B'\r",
+        )
+
+    def test_a_missing_column_is_one_clear_error(self, conn, spark, scratch):
+        path = write_importance(scratch / "imp.csv", [])
+        path.write_text("Source,Target,typeTrans\n'A','M1','x'\n")
+        with pytest.raises(HeaderError, match=r"imp\.csv: the header has no column 'Weight'"):
+            load_weights(conn, spark, str(path), md5_file(path))
+
+    def test_two_loaders_racing_load_once(self, conn, spark, scratch, database_url, monkeypatch):
+        import threading
+
+        import psycopg
+
+        from txn_assets.lib.state import engine
+
+        path = write_importance(scratch / "imp.csv", [("A", "M1", "1"), ("B", "M1", "2")])
+        both_parsed = threading.Barrier(2, timeout=60)
+        real = engine.summarise_files
+
+        def parse_then_wait(*args, **kwargs):
+            found = real(*args, **kwargs)
+            both_parsed.wait()  # both have parsed before either inserts: a real race
+            return found
+
+        monkeypatch.setattr(engine, "summarise_files", parse_then_wait)
+        results, errors = [], []
+
+        def loader() -> None:
+            try:
+                with psycopg.connect(database_url) as own:
+                    results.append(load_weights(own, spark, str(path), md5_file(path)))
+            except Exception as err:  # surfaced below
+                errors.append(err)
+
+        threads = [threading.Thread(target=loader) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        assert errors == []
+        assert sorted(r.already_loaded for r in results) == [False, True]
+        assert conn.execute("SELECT count(*) FROM txn.customer_weight").fetchone()[0] == 2

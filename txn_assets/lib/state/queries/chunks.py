@@ -125,3 +125,16 @@ SELECT merchant, customer, weight_sum, weight_rows FROM weight_stage
 RECORD_WEIGHTS = """
 UPDATE txn.stream SET importance_md5 = %(md5)s, weights_loaded_at = %(now)s WHERE stream_id = 1
 """
+
+REJECTED_CHUNK = """
+SELECT status FROM txn.applied_chunk WHERE chunk_index = %(chunk_index)s FOR UPDATE
+"""
+FINAL_FILE_WRITTEN = "SELECT EXISTS (SELECT 1 FROM txn.detection_file WHERE rows < 50)"
+DELETE_CHUNK_QUARANTINE = "DELETE FROM txn.quarantine WHERE chunk_index = %(chunk_index)s"
+RECORD_REAPPLIED = """
+UPDATE txn.applied_chunk SET status = 'applied', valid_rows = %(valid_rows)s,
+    quarantined_rows = %(quarantined_rows)s, detections = %(detections)s,
+    reapplied_at = %(applied_at)s, female_rows = %(female_rows)s, male_rows = %(male_rows)s,
+    neither_rows = %(neither_rows)s, unknown_gender_rows = %(unknown_gender_rows)s
+WHERE chunk_index = %(chunk_index)s
+"""

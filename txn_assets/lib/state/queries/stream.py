@@ -10,7 +10,9 @@ SELECT (SELECT count(*) FROM txn.staged_chunk) AS staged,
        (SELECT CASE WHEN ended THEN next_chunk END FROM txn.producer) AS total_chunks,
        (SELECT extract(epoch FROM now() - min(st.staged_at)) FROM txn.staged_chunk st
          WHERE st.chunk_index >= (SELECT coalesce(max(chunk_index) + 1, 0) FROM txn.applied_chunk)
-       )::float8 AS oldest_pending_seconds
+       )::float8 AS oldest_pending_seconds,
+       coalesce((SELECT array_agg(chunk_index ORDER BY chunk_index) FROM txn.applied_chunk
+                  WHERE status = 'rejected'), '{}') AS rejected
 FROM txn.stream s WHERE s.stream_id = 1
 """
 
@@ -34,3 +36,8 @@ FROM txn.applied_chunk
 """
 
 DETECTION_SEQS = "SELECT count(*), coalesce(min(seq), 0), coalesce(max(seq), -1) FROM txn.detection"
+
+CHUNK_LEDGER = """
+SELECT status, reason, valid_rows, quarantined_rows, unknown_gender_rows, reapplied_at
+FROM txn.applied_chunk WHERE chunk_index = %(chunk_index)s
+"""
