@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from txn_assets.lib import settings
@@ -42,9 +42,10 @@ def _run(args: argparse.Namespace) -> int:
     from txn_assets.runner import run_checks, run_stream
     from txn_assets.stack import local_stack
 
-    with local_stack(_settings(args)) as env:
+    with local_stack(_settings(args), "run") as stack:
+        env = stack.env
         started = time.monotonic()
-        final = run_stream(args.interval)
+        final = run_stream(args.interval, supervisor=stack.supervisor)
         elapsed = time.monotonic() - started
         print()
         print(
@@ -52,10 +53,13 @@ def _run(args: argparse.Namespace) -> int:
             f"in {final.files} files"
         )
         print("checks: all passed" if run_checks() else "checks: see the failures above")
+        import dagster as dg
+
         from txn_assets.definitions import defs
 
-        stores = (defs.resources or {})["stores"].process_config_and_initialize()
-        print(f"detection files: {stores.output().uri(stores.output_prefix)}/*.csv")
+        with dg.build_resources({"stores": (defs.resources or {})["stores"]}) as built:
+            stores = built.stores
+            print(f"detection files: {stores.output().uri(stores.output_prefix)}/*.csv")
         print(
             f"Dagster history: DAGSTER_HOME={env['DAGSTER_HOME']} (see it with `txn-assets dev --home {args.home}`)"
         )
@@ -89,36 +93,40 @@ def _produce(args: argparse.Namespace) -> int:
         },
         "loggers": {"console": {"config": {"log_level": "INFO"}}},
     }
-    result = job.execute_in_process(instance=dg.DagsterInstance.get(), run_config=config)
-    return 0 if result.success else 1
+    result = job.execute_in_process(
+        instance=dg.DagsterInstance.get(), run_config=config, raise_on_error=False
+    )
+    if not result.success:
+        failures = [e for e in result.all_events if e.is_step_failure]
+        data = failures[-1].step_failure_data if failures else None
+        raise RuntimeError(data.error.message.strip() if data and data.error else "the run failed")
+    return 0
 
 
 def _dev(args: argparse.Namespace) -> int:
-    from txn_assets.lib.services.ports import default_signals, stop_process_group
     from txn_assets.lib.services.spark_connect import start_spark_connect
     from txn_assets.stack import PROJECT_ROOT, dagster_dev_command, local_stack
 
-    with local_stack(_settings(args)) as env:
+    with local_stack(_settings(args), "dev") as stack:
         spark = None
         if not args.classic_spark:
             print("starting Spark Connect on loopback ...", flush=True)
-            spark = start_spark_connect(Path(env["TXN_HOME"]) / "spark")
+            spark = start_spark_connect(stack.home / "spark", supervisor=stack.supervisor)
             os.environ["TXN_SPARK_REMOTE"] = spark.remote
-        command = dagster_dev_command(args.port)
+        log = stack.home / "logs" / "dagster-dev.log"
         print(
-            f"Dagster UI: http://127.0.0.1:{args.port}  (DAGSTER_HOME={env['DAGSTER_HOME']})",
+            f"Dagster UI: http://127.0.0.1:{args.port}  (DAGSTER_HOME={stack.env['DAGSTER_HOME']}; "
+            f"its log: {log})",
             flush=True,
         )
         # Its own process group, so that stopping `dev` stops the webserver, daemon and runs too.
-        process = subprocess.Popen(
-            command, cwd=PROJECT_ROOT, start_new_session=True, preexec_fn=default_signals
-        )
+        process = stack.supervisor.start(dagster_dev_command(args.port), cwd=PROJECT_ROOT, log=log)
         try:
             return process.wait()
         except KeyboardInterrupt:
             return 0
         finally:
-            stop_process_group(process)
+            stack.supervisor.stop(process)
             if spark:
                 spark.stop()
 
@@ -154,6 +162,9 @@ def _add_stack_options(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     parser = argparse.ArgumentParser(prog="txn-assets", description=__doc__)
+    parser.add_argument(
+        "--verbose", action="store_true", help="show the traceback of a failure on the console"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     gen = sub.add_parser(
@@ -201,11 +212,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _error_log(args: argparse.Namespace) -> Path:
+    home = Path(getattr(args, "home", None) or os.environ.get("TXN_HOME") or DEFAULT_HOME)
+    return home.resolve() / "logs" / "txn-assets.log"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script."""
+    """Entry point of the console script: a failure is one clear line (--verbose: traceback)."""
     args = build_parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except Exception as err:
+        if args.verbose:
+            raise
+        log = _error_log(args)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a") as handle:
+            handle.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} txn-assets {args.command}\n")
+            handle.write("".join(traceback.format_exception(err)))
+        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        print(f"txn-assets {args.command}: {message} (full log: {log})", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -19,10 +19,12 @@ from pathlib import Path
 import dagster as dg
 import psycopg
 
-from txn_assets.lib.services.ports import terminate
+from txn_assets.lib.services.processes import UNSUPERVISED, Supervisor
 from txn_assets.lib.stream_status import StreamStatus, read_status
 
 POLL_SECONDS = 0.5
+# A tick that fails (the database restarting) is tried again for this long before giving up.
+TICK_PATIENCE_SECONDS = 60.0
 # Progress lines are the console output of `run`; Dagster's own events go to the instance.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -40,12 +42,32 @@ def progress_line(status: StreamStatus, elapsed: float) -> str:
     )
 
 
-def _start_producer(interval: float, log_path: Path) -> subprocess.Popen[bytes]:
-    log = log_path.open("ab")
-    return subprocess.Popen(
+def _status(database_url: str, patience_s: float = 60) -> StreamStatus:
+    """The stream's status; waits out a database restart instead of failing the stream."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            with psycopg.connect(database_url, connect_timeout=5) as conn:
+                return read_status(conn)
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def _producer_error(log_path: Path) -> str:
+    """The one-line error Mechanism X's process printed last, if any."""
+    lines = log_path.read_text(errors="replace").splitlines() if log_path.exists() else []
+    found = [line for line in lines if line.startswith("txn-assets produce: ")]
+    return found[-1].removeprefix("txn-assets produce: ") if found else "see its log"
+
+
+def _start_producer(
+    supervisor: Supervisor, interval: float, log_path: Path
+) -> subprocess.Popen[bytes]:
+    return supervisor.start(
         [sys.executable, "-m", "txn_assets.cli", "produce", "--interval", str(interval)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        log=log_path,
         env=dict(os.environ),
     )
 
@@ -100,7 +122,9 @@ def _fulfil(defs: dg.Definitions, instance: dg.DagsterInstance, result: dg.Senso
         _execute(defs, instance, run)  # a failed run's chunks are requested again next tick
 
 
-def run_stream(interval: float, say: Callable[[str], None] = print) -> StreamStatus:
+def run_stream(
+    interval: float, say: Callable[[str], None] = print, supervisor: Supervisor = UNSUPERVISED
+) -> StreamStatus:
     """Run X and Y until every chunk is applied and every detection is in a file."""
     from txn_assets.definitions import defs
 
@@ -108,16 +132,22 @@ def run_stream(interval: float, say: Callable[[str], None] = print) -> StreamSta
     database_url = os.environ["TXN_DATABASE_URL"]
     log_path = Path(os.environ["TXN_HOME"]) / "producer.log"
     started = time.monotonic()
-    producer = _start_producer(interval, log_path)
+    producer = _start_producer(supervisor, interval, log_path)
     automation = SensorDriver(defs, instance)
+    last_good_tick = time.monotonic()
     shown: StreamStatus | None = None
     try:
         while True:
-            with psycopg.connect(database_url) as conn:
-                before = read_status(conn)
-            skipped = automation.tick()
-            with psycopg.connect(database_url) as conn:
-                status = read_status(conn)
+            before = _status(database_url)
+            try:
+                skipped = automation.tick()
+            except Exception:  # as the daemon does: a failed tick is tried again, for a while
+                if time.monotonic() - last_good_tick > TICK_PATIENCE_SECONDS:
+                    raise
+                time.sleep(POLL_SECONDS)
+                continue
+            last_good_tick = time.monotonic()
+            status = _status(database_url)
             if status != shown:
                 say(progress_line(status, time.monotonic() - started))
                 shown = status
@@ -126,7 +156,7 @@ def run_stream(interval: float, say: Callable[[str], None] = print) -> StreamSta
             code = producer.poll()
             if code not in (None, 0):
                 raise StreamStoppedError(
-                    f"Mechanism X stopped with exit code {code}; see {log_path}"
+                    f"Mechanism X stopped: {_producer_error(log_path)} (its log: {log_path})"
                 )
             # Runs execute synchronously here: chunks pending before the tick and nothing
             # requested means the automation gave up on them (it says why).
@@ -134,7 +164,7 @@ def run_stream(interval: float, say: Callable[[str], None] = print) -> StreamSta
                 raise StreamStoppedError(skipped)
             time.sleep(POLL_SECONDS)
     finally:
-        terminate(producer)
+        supervisor.stop(producer)
 
 
 def run_checks(say: Callable[[str], None] = print) -> bool:

@@ -19,7 +19,10 @@ import psycopg
 
 from txn_assets.lib import settings
 from txn_assets.lib.generate import generate
+from txn_assets.lib.home_lock import home_lock
 from txn_assets.lib.services.postgres import ensure_database, start_postgres, stop_postgres
+from txn_assets.lib.services.processes import Supervisor
+from txn_assets.lib.services.reaper import Reaper
 from txn_assets.lib.state.migrate import migrate
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -96,16 +99,60 @@ def _dagster_home(home: Path) -> Path:
     return dagster_home.resolve()
 
 
+@dataclass
+class LocalStack:
+    """A running home: its settings (also exported to the environment) and its supervisor."""
+
+    home: Path
+    env: dict[str, str]
+    supervisor: Supervisor
+
+
+def _recover(home: Path) -> None:
+    """Clear what a process killed without warning can leave behind (the lock is held)."""
+    for leftover in (home / "blob").rglob(".tmp-*"):  # a store write cut short
+        leftover.unlink(missing_ok=True)
+    shutil.rmtree(home / "scratch", ignore_errors=True)
+
+
+def fail_orphaned_runs(reason: str) -> list[str]:
+    """Runs recorded as in progress by a process of this home that died: marked failed.
+
+    Only safe while the home's lock is held: then no process of this home is running them.
+    """
+    import dagster as dg
+
+    instance = dg.DagsterInstance.get()
+    in_progress = [
+        dg.DagsterRunStatus.STARTING,
+        dg.DagsterRunStatus.STARTED,
+        dg.DagsterRunStatus.CANCELING,
+    ]
+    failed = []
+    for record in instance.get_run_records(dg.RunsFilter(statuses=in_progress)):
+        instance.report_run_failed(record.dagster_run, message=reason)
+        failed.append(record.dagster_run.run_id)
+    return failed
+
+
 @contextmanager
-def local_stack(settings: StackSettings) -> Iterator[dict[str, str]]:
-    """Start what the home needs, export the settings to the environment, stop it afterwards."""
+def local_stack(settings: StackSettings, command: str = "run") -> Iterator[LocalStack]:
+    """Start what the home needs, export the settings to the environment, stop it afterwards.
+
+    The home is locked for the duration; a reaper stops every service if this process dies.
+    """
     home = settings.home.resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    with ExitStack() as stack:
+    with home_lock(home, command) as lock_fd, ExitStack() as stack:
+        reaper = Reaper(home, keep_fds=(lock_fd,))
+        stack.callback(reaper.close)  # last: everything else was stopped and released
+        supervisor = Supervisor(reaper)
+        _recover(home)
         admin_url = os.environ.get("DATABASE_URL")
         if not admin_url:
             data_dir = home / "postgres"
+            reaper.watch_postgres(data_dir.resolve())
             server = start_postgres(data_dir)
+            stack.callback(reaper.release_postgres, data_dir.resolve())
             stack.callback(stop_postgres, data_dir)
             admin_url = server.url()
         ensure_database(admin_url, "txn")
@@ -134,8 +181,12 @@ def local_stack(settings: StackSettings) -> Iterator[dict[str, str]]:
         if settings.store == "azurite":
             from txn_assets.lib.services.azurite import start_azurite
 
-            azurite = start_azurite(home / "azurite")
+            azurite = start_azurite(home / "azurite", supervisor)
             stack.callback(azurite.stop)
             env.update(azurite.environment())
         os.environ.update(env)
-        yield env
+        if not os.environ.get("DATABASE_URL"):  # Dagster's storage is this home's own
+            fail_orphaned_runs(
+                f"the txn-assets process of {home} stopped while this run was in progress"
+            )
+        yield LocalStack(home, env, supervisor)

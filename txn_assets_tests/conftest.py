@@ -142,3 +142,14 @@ def drive_server(service_account_key: tuple[str, bytes]) -> Iterator[Any]:
 
     with DriveTestServer(service_account_key[1]) as server:
         yield server
+
+
+@pytest.fixture
+def fresh_server_databases(postgres_admin_url):
+    """`run` creates databases txn and dagster on the server it is given; start without them."""
+    with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
+        for name in ("txn", "dagster"):
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+    yield postgres_admin_url

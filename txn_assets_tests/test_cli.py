@@ -9,7 +9,6 @@ import sys
 import dagster as dg
 import psycopg
 import pytest
-from psycopg import sql
 
 from txn_assets.stack import database_url_for
 
@@ -22,17 +21,6 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         timeout=600,
     )
-
-
-@pytest.fixture
-def fresh_server_databases(postgres_admin_url):
-    """`run` creates databases txn and dagster on the server it is given; start without them."""
-    with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
-        for name in ("txn", "dagster"):
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
-    yield postgres_admin_url
 
 
 @pytest.mark.slow
@@ -95,3 +83,30 @@ def test_run_streams_to_the_end_records_dagster_history_and_resumes(
     with psycopg.connect(database_url_for(fresh_server_databases, "txn")) as conn:
         assert conn.execute("SELECT count(*) FROM txn.applied_chunk").fetchone()[0] == 3
         assert conn.execute("SELECT count(*) FROM txn.staged_chunk").fetchone()[0] == 3
+
+
+@pytest.mark.slow
+def test_a_failure_is_one_clear_line_and_verbose_shows_the_traceback(
+    fresh_server_databases, tmp_path
+):
+    env = {**os.environ, "DATABASE_URL": fresh_server_databases}
+    source = tmp_path / "src"
+    generated = _cli("generate", "--rows", "2000", "--out", str(source), env=env)
+    assert generated.returncode == 0, generated.stderr
+    transactions = source / "transactions.csv"
+    lines = transactions.read_text().splitlines(keepends=True)
+    transactions.write_text(lines[0].replace("amount", "value") + "".join(lines[1:]))
+    args = ["run", "--home", str(tmp_path / "home"), "--transactions", str(transactions)]
+    args += ["--importance", str(source / "CustomerImportance.csv"), "--interval", "0"]
+
+    failed = _cli(*args, env=env)
+    assert failed.returncode == 1
+    (line,) = [line for line in failed.stderr.splitlines() if line.startswith("txn-assets run:")]
+    assert "Mechanism X stopped" in line
+    assert "transactions.csv: the header has no column 'amount'" in line
+    assert f"full log: {tmp_path / 'home' / 'logs' / 'txn-assets.log'}" in line
+    assert "Traceback" not in failed.stderr
+    assert "Traceback" in (tmp_path / "home" / "logs" / "txn-assets.log").read_text()
+
+    verbose = _cli("--verbose", *args, env=env)
+    assert verbose.returncode == 1 and "Traceback (most recent call last)" in verbose.stderr

@@ -20,7 +20,7 @@ _DEFAULT_LOG = os.path.join(tempfile.gettempdir(), "txn-assets-spark.log")
 # A batch of chunks is a few MB: one shuffle partition beats Spark's default of 200, and
 # adaptive execution would only add a job per query. Each file is one partition, so that line
 # numbers come with the read (spark_parsing).
-_SQL_CONF = {
+SQL_CONF = {
     "spark.sql.shuffle.partitions": "1",
     "spark.sql.adaptive.enabled": "false",
     "spark.sql.session.timeZone": "UTC",
@@ -46,13 +46,13 @@ def spark_config(
 ) -> dict[str, str]:
     """Spark settings: `spark.remote` for Spark Connect, else a classic session on `master`."""
     if remote:
-        return {"spark.remote": remote, **_SQL_CONF}
+        return {"spark.remote": remote, **SQL_CONF}
     # Spark binds to loopback only (and stops warning that the hostname resolves to it).
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     return {
         "spark.master": master,
         **_LOCAL_CONF,
-        **_SQL_CONF,
+        **SQL_CONF,
         "spark.driver.extraJavaOptions": log4j_options(log_file),
     }
 

@@ -23,7 +23,10 @@ class ProducerConfig(dg.Config):
 
 
 @dg.op(
-    description="Cut the next chunk every interval until the source ends (terminate the run to stop)."
+    description="Cut the next chunk every interval until the source ends (terminate the run to stop).",
+    # A database restart or a source hiccup: the op starts again from the position PostgreSQL
+    # holds, so no chunk is lost or repeated. Errors about the input fail at once.
+    retry_policy=dg.RetryPolicy(max_retries=5, delay=1, backoff=dg.Backoff.EXPONENTIAL),
 )
 def produce_chunks(
     context: dg.OpExecutionContext,

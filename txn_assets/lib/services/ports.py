@@ -1,11 +1,8 @@
-"""Free loopback ports and process shutdown for the services the project starts."""
+"""Free loopback ports, and waiting for a service to listen on one."""
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
-import subprocess
 import time
 
 
@@ -26,37 +23,3 @@ def wait_for_port(port: int, timeout_s: float, host: str = "127.0.0.1") -> None:
         except OSError:
             time.sleep(0.1)
     raise TimeoutError(f"nothing listening on {host}:{port} after {timeout_s:.0f}s")
-
-
-def terminate(process: subprocess.Popen[bytes], timeout_s: float = 30) -> None:
-    """Stop a service process politely, then firmly; waits so that nothing is left behind."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout_s)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(10)
-
-
-def default_signals() -> None:
-    """In a child before exec: Ctrl-C and SIGTERM do what they normally do.
-
-    A process started from a non-interactive shell in the background inherits SIGINT ignored;
-    `dagster dev` maps SIGTERM to SIGINT's handler, so it would then ignore SIGTERM too.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-def stop_process_group(process: subprocess.Popen[bytes], timeout_s: float = 15) -> None:
-    """Stop a process started with start_new_session=True and everything it spawned."""
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout_s)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(10)

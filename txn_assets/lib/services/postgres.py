@@ -71,6 +71,15 @@ def _pg(args: list[str], user: str | None, timeout: float = 60) -> None:
     )
 
 
+def _is_server_of(pid: int, data_dir: Path) -> bool:
+    """Whether pid is a live postgres serving data_dir (a pid in a stale file may be reused)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return bool(cmdline) and cmdline[0].endswith(b"postgres") and str(data_dir).encode() in cmdline
+
+
 def _running_port(data_dir: Path) -> int | None:
     """The port of a server already running on data_dir (from postmaster.pid), else None."""
     pid_file = data_dir / "postmaster.pid"
@@ -78,11 +87,11 @@ def _running_port(data_dir: Path) -> int | None:
         return None
     lines = pid_file.read_text().splitlines()
     try:
-        os.kill(int(lines[0]), 0)
-    except (ProcessLookupError, ValueError, IndexError):
+        pid = int(lines[0])
+    except (ValueError, IndexError):
         return None
-    except PermissionError:
-        pass
+    if not _is_server_of(pid, data_dir):
+        return None
     return int(lines[3]) if len(lines) > 3 and lines[3].strip().isdigit() else None
 
 
@@ -99,6 +108,9 @@ def start_postgres(data_dir: Path) -> PostgresServer:
     port = _running_port(data_dir)
     if port is not None:
         return PostgresServer(data_dir, port)
+    # A server killed without warning leaves its pid file; its pid may belong to another
+    # process by now, which would make PostgreSQL refuse to start. No server of ours runs.
+    (data_dir / "postmaster.pid").unlink(missing_ok=True)
     if not (data_dir / "PG_VERSION").exists():
         data_dir.mkdir(parents=True, exist_ok=True)
         if user:
@@ -142,6 +154,11 @@ def start_postgres(data_dir: Path) -> PostgresServer:
         log = (data_dir / "server.log").read_text(errors="replace")[-2000:]
         raise RuntimeError(f"PostgreSQL did not start in {data_dir}:\n{log}") from err
     return PostgresServer(data_dir, port)
+
+
+def pg_ctl(data_dir: Path, *args: str, timeout: float = 90) -> None:
+    """Run pg_ctl on data_dir as the server's user (e.g. `restart -m immediate`)."""
+    _pg(["pg_ctl", "-D", str(data_dir.resolve()), "-w", *args], _run_as(), timeout=timeout)
 
 
 def stop_postgres(data_dir: Path) -> None:

@@ -7,7 +7,10 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from txn_assets.lib.services.ports import free_port, terminate, wait_for_port
+from txn_assets.lib import settings
+from txn_assets.lib.services.ports import free_port, wait_for_port
+from txn_assets.lib.services.processes import UNSUPERVISED, Supervisor
+from txn_assets.lib.spark_session import SQL_CONF
 
 
 @dataclass
@@ -16,6 +19,7 @@ class SparkConnectServer:
 
     process: subprocess.Popen[bytes]
     port: int
+    supervisor: Supervisor
 
     @property
     def remote(self) -> str:
@@ -23,11 +27,14 @@ class SparkConnectServer:
 
     def stop(self) -> None:
         """Terminate the server and wait for it."""
-        terminate(self.process, 30)
+        self.supervisor.stop(self.process, 30)
 
 
 def start_spark_connect(
-    log_dir: Path, port: int | None = None, master: str = "local[2]"
+    log_dir: Path,
+    port: int | None = None,
+    master: str = settings.SPARK_MASTER,
+    supervisor: Supervisor = UNSUPERVISED,
 ) -> SparkConnectServer:
     """Start the server that ships in the pyspark wheel, bound to loopback; returns when it listens."""
     import pyspark
@@ -51,18 +58,12 @@ def start_spark_connect(
         "spark.driver.host=127.0.0.1",
         "--conf",
         "spark.driver.bindAddress=127.0.0.1",
-        "--conf",
-        "spark.sql.shuffle.partitions=2",
-        "--conf",
-        "spark.sql.session.timeZone=UTC",
+        *(arg for key, value in SQL_CONF.items() for arg in ("--conf", f"{key}={value}")),
         "spark-internal",
     ]
     env = {**os.environ, "SPARK_HOME": str(spark_home), "SPARK_LOCAL_IP": "127.0.0.1"}
-    log = (log_dir / "spark-connect.log").open("ab")
-    process = subprocess.Popen(
-        command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-    )
-    server = SparkConnectServer(process, port)
+    process = supervisor.start(command, log=log_dir / "spark-connect.log", env=env)
+    server = SparkConnectServer(process, port, supervisor)
     try:
         wait_for_port(port, 180)
     except TimeoutError:

@@ -8,7 +8,7 @@ are retried by the client with exponential back-off; 404 and 403 become clear er
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,8 @@ class DriveSettings:
 
     file: str  # a file id, or a file name when folder_id is set
     folder_id: str = ""
-    credentials: str = ""  # service-account JSON content or a path to it; empty: ADC
+    # Service-account JSON content or a path to it; empty: ADC. Never in a repr, log or error.
+    credentials: str = field(default="", repr=False)
     api_endpoint: str = ""  # override for a Drive-compatible test server
     token_uri: str = ""  # override of the service account's token endpoint (tests)
 

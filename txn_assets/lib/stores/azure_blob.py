@@ -37,22 +37,22 @@ class AzureBlobStore(ObjectStore):
             return False
         return True
 
-    def get(self, key: str) -> bytes:
+    def _get(self, key: str) -> bytes:
         try:
             return self.container.download_blob(key).readall()
         except ResourceNotFoundError:
             raise KeyError(key) from None
 
-    def exists(self, key: str) -> bool:
+    def _exists(self, key: str) -> bool:
         return bool(self.container.get_blob_client(key).exists())
 
-    def delete(self, key: str) -> None:
+    def _delete(self, key: str) -> None:
         with contextlib.suppress(ResourceNotFoundError):
             self.container.delete_blob(key)
 
-    def list_keys(self, prefix: str) -> list[str]:
+    def _list(self, prefix: str) -> list[str]:
         start = prefix.rstrip("/") + "/" if prefix else None
         return sorted(self.container.list_blob_names(name_starts_with=start))
 
-    def uri(self, key: str) -> str:
+    def _uri(self, key: str) -> str:
         return self.container.get_blob_client(key).url

@@ -8,11 +8,23 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from txn_assets.lib.stores.base import ObjectStore
+from txn_assets.lib.stores.base import ObjectStore, check_key
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class LocalFolderStore(ObjectStore):
-    """Objects are files under root; a put is a temp file hard-linked into place."""
+    """Objects are files under root; a put is a temp file hard-linked into place.
+
+    The file and its folder are fsynced before the put returns, so that a power cut cannot
+    lose an object the state database already records. Temporary files are never listed.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
@@ -38,23 +50,24 @@ class LocalFolderStore(ObjectStore):
                 os.link(tmp, final)
             except FileExistsError:
                 return False
+            _fsync_folder(final.parent)  # the new name is durable before anyone records it
             return True
         finally:
             os.unlink(tmp)
 
-    def get(self, key: str) -> bytes:
+    def _get(self, key: str) -> bytes:
         path = self._path(key)
         if not path.is_file():
             raise KeyError(key)
         return path.read_bytes()
 
-    def exists(self, key: str) -> bool:
+    def _exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
-    def delete(self, key: str) -> None:
+    def _delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
-    def list_keys(self, prefix: str) -> list[str]:
+    def _list(self, prefix: str) -> list[str]:
         base = self._path(prefix) if prefix else self.root
         if not base.is_dir():
             return []
@@ -65,13 +78,13 @@ class LocalFolderStore(ObjectStore):
         ]
         return sorted(keys)
 
-    def uri(self, key: str) -> str:
+    def _uri(self, key: str) -> str:
         return str(self._path(key))
 
     @contextmanager
     def local_copy(self, key: str, scratch: Path) -> Iterator[Path]:
         """The file itself: no copy needed on local disk."""
-        path = self._path(key)
+        path = self._path(check_key(key))
         if not path.is_file():
             raise KeyError(key)
         yield path

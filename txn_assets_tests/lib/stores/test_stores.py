@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from txn_assets.lib.stores.base import ObjectConflictError, PutOutcome
+from txn_assets.lib.stores.base import InvalidKeyError, ObjectConflictError, PutOutcome
 from txn_assets.lib.stores.local import LocalFolderStore
 
 
@@ -67,3 +67,20 @@ def test_abfss_paths_are_a_configuration_switch(azure_store_resource):
     assert switched.spark_path("staging/c.csv") == (
         f"abfss://{azure_store_resource.staging_container}@acct.dfs.core.windows.net/staging/c.csv"
     )
+
+
+@pytest.mark.parametrize(
+    "key", ["../outside.csv", "/etc/passwd", "staging/../../x", "a\\b", ".tmp-x.part", "a//b", ""]
+)
+def test_keys_that_could_leave_the_store_or_hide_are_refused(store, key):
+    with pytest.raises(InvalidKeyError):
+        store.put_new(key, b"x")
+    with pytest.raises(InvalidKeyError):
+        store.get(key)
+
+
+def test_a_write_cut_short_is_never_listed(tmp_path):
+    store = LocalFolderStore(tmp_path / "root")
+    store.put_new("staging/chunk-000000.csv", b"rows")
+    (tmp_path / "root" / "staging" / ".tmp-abc.part").write_bytes(b"half a ch")
+    assert store.list_keys("staging") == ["staging/chunk-000000.csv"]

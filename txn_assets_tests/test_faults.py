@@ -1,0 +1,199 @@
+"""Faults inflicted on real processes and real services, judged against an undisturbed run.
+
+`kill -9` of the parent alone and of its whole process group, a killed PostgreSQL with a stale
+pid file, leftover temporary files, an immediate PostgreSQL restart, a second command on a home
+in use, `kill -9` and SIGTERM of `txn-assets dev`. After each: nothing of the home keeps running,
+and the same command again gives exactly the undisturbed run's detection files.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import psycopg
+import pytest
+
+from txn_assets.lib.generate import generate
+from txn_assets.lib.services.postgres import pg_ctl
+from txn_assets.stack import PROJECT_ROOT, home_database_url
+from txn_assets_tests.devstack import cli, detection_rows, dev_stack, source_args, stream_env
+
+pytestmark = pytest.mark.slow
+
+CHUNKS = 8
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    return generate(tmp_path_factory.mktemp("faults") / "source", rows=CHUNKS * 1_000, seed=29)
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    return {**env, **stream_env()}
+
+
+@pytest.fixture(scope="module")
+def expected(files, tmp_path_factory):
+    """The undisturbed run's detections."""
+    home = tmp_path_factory.mktemp("undisturbed") / "home"
+    done = cli("run", "--home", str(home), "--interval", "0", *source_args(files), env=_env())
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = detection_rows(home / "blob")
+    assert len(rows) > 20, "the data must produce detections"
+    return rows
+
+
+def home_processes(home: Path) -> list[psutil.Process]:
+    """Every process that works for this home (by command line or environment)."""
+    mine = os.getpid()
+    found = []
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        if process.pid == mine:
+            continue
+        try:
+            cmdline = " ".join(process.info["cmdline"] or [])
+            environ = process.environ() if str(home) not in cmdline else {}
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+        if str(home) in cmdline or environ.get("TXN_HOME") == str(home):
+            found.append(process)
+    return found
+
+
+def _wait_for_no_processes(home: Path, timeout_s: float) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        if not home_processes(home):
+            return time.monotonic() - started
+        time.sleep(0.2)
+    left = [" ".join(p.cmdline())[:120] for p in home_processes(home)]
+    raise AssertionError(f"still running {timeout_s:.0f}s later: {left}")
+
+
+def _start_run(home: Path, files, interval: float) -> subprocess.Popen[bytes]:
+    home.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        [
+            *(sys.executable, "-m", "txn_assets.cli", "run", "--home", str(home)),
+            *("--interval", str(interval), *source_args(files)),
+        ],
+        cwd=PROJECT_ROOT,
+        env=_env(),
+        stdout=(home / "console.log").open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def _applied(home: Path) -> int:
+    try:
+        with psycopg.connect(home_database_url(home), connect_timeout=2) as conn:
+            return int(conn.execute("SELECT count(*) FROM txn.applied_chunk").fetchone()[0])
+    except (RuntimeError, psycopg.Error):
+        return 0  # not started yet, or migrating
+
+
+def _wait_for_applied(home: Path, process: subprocess.Popen[bytes], at_least: int) -> None:
+    deadline = time.monotonic() + 240
+    while _applied(home) < at_least:
+        assert process.poll() is None, (home / "console.log").read_text()[-3000:]
+        assert time.monotonic() < deadline, "the stream did not move"
+        time.sleep(0.2)
+
+
+def _finish(home: Path, files, expected) -> None:
+    """The same command again, to the end: exactly the undisturbed detections."""
+    done = cli("run", "--home", str(home), "--interval", "0", *source_args(files), env=_env())
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert detection_rows(home / "blob") == expected
+    _wait_for_no_processes(home, 15)
+
+
+def test_kill_9_of_run_alone_stops_every_child_and_the_rerun_is_exact(files, expected, tmp_path):
+    home = tmp_path / "home"
+    run = _start_run(home, files, 0.4)
+    _wait_for_applied(home, run, 2)
+    os.kill(run.pid, signal.SIGKILL)  # as the out-of-memory killer would
+    run.wait()
+    took = _wait_for_no_processes(home, 15)
+    print(f"everything of the killed run gone {took:.1f}s later")
+    _finish(home, files, expected)
+
+
+def test_three_kill_9_of_the_group_a_killed_database_and_leftovers_then_exact(
+    files, expected, tmp_path
+):
+    home = tmp_path / "home"
+    for at_least in (1, 3, 5):
+        run = _start_run(home, files, 0.4)
+        _wait_for_applied(home, run, at_least)
+        if at_least == 3:  # the database dies too, leaving its pid file behind
+            pid = int((home / "postgres" / "postmaster.pid").read_text().split()[0])
+            os.kill(pid, signal.SIGKILL)
+        os.killpg(run.pid, signal.SIGKILL)
+        run.wait()
+        _wait_for_no_processes(home, 15)
+    # A store write cut short leaves a temporary file; it must never count as a chunk.
+    (home / "blob" / "staging" / ".tmp-cut-short.part").write_bytes(b"step,cust")
+    _finish(home, files, expected)
+    assert not list((home / "blob").rglob(".tmp-*"))
+
+
+def test_an_immediate_database_restart_mid_stream_is_survived(files, expected, tmp_path):
+    home = tmp_path / "home"
+    run = _start_run(home, files, 0.5)
+    _wait_for_applied(home, run, 2)
+    pg_ctl(home / "postgres", "restart", "-m", "immediate")
+    assert run.wait(300) == 0, (home / "console.log").read_text()[-3000:]
+    assert detection_rows(home / "blob") == expected
+    _wait_for_no_processes(home, 15)
+
+
+def test_a_second_run_on_a_home_in_use_refuses_with_one_clear_line(files, expected, tmp_path):
+    home = tmp_path / "home"
+    run = _start_run(home, files, 0.3)
+    _wait_for_applied(home, run, 1)
+    second = cli("run", "--home", str(home), *source_args(files), env=_env(), timeout=120)
+    assert second.returncode == 1
+    (line,) = second.stderr.strip().splitlines()
+    assert line.startswith(f"txn-assets run: {home} is in use by txn-assets run (pid {run.pid}")
+    assert "full log:" in line
+    assert run.wait(300) == 0
+    assert detection_rows(home / "blob") == expected
+
+
+def test_dev_listens_on_loopback_only_and_kill_9_stops_all_it_started(files, tmp_path):
+    home = tmp_path / "home"
+    with dev_stack(home, files) as dev:
+        processes = home_processes(home)
+        assert len(processes) >= 5  # dagster dev, webserver, daemon, code server, ...
+        listening = {
+            (" ".join(p.cmdline())[:60], c.laddr.ip)
+            for p in processes
+            for c in p.net_connections(kind="inet")
+            if c.status == psutil.CONN_LISTEN
+        }
+        assert listening, "the webserver, PostgreSQL and Spark Connect listen"
+        assert {ip for _, ip in listening} <= {"127.0.0.1", "::1"}, listening
+        os.kill(dev.process.pid, signal.SIGKILL)
+        took = _wait_for_no_processes(home, 20)
+    print(f"everything of the killed dev gone {took:.1f}s later")
+
+
+def test_sigterm_stops_dev_within_seconds(files, tmp_path):
+    home = tmp_path / "home"
+    with dev_stack(home, files) as dev:
+        started = time.monotonic()
+        dev.process.send_signal(signal.SIGTERM)
+        assert dev.process.wait(30) == 143
+        took = time.monotonic() - started
+        _wait_for_no_processes(home, 5)
+    print(f"txn-assets dev stopped {took:.1f}s after SIGTERM")
+    assert took < 15
