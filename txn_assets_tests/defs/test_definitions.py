@@ -23,6 +23,7 @@ def test_definitions_load_with_every_job_sensor_and_asset():
     assert {target.job_name for target in sensor.targets} == {
         "mechanism_y_job",
         "customer_weights_job",
+        "chunk_check_job",
     }
     schedule = defs.resolve_schedule_def("stream_checks_schedule")
     assert schedule.job_name == "stream_checks_job"
