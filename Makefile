@@ -37,7 +37,7 @@ format: setup
 
 # pytest exits 5 when it collects nothing; make treats any non-zero exit as failure.
 test: lint
-	$(BIN)/python -m pytest -p no:cacheprovider
+	$(BIN)/python -m pytest -p no:cacheprovider --durations=30
 
 bench: setup
 	$(BIN)/python -m txn_assets.bench

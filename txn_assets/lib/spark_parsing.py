@@ -3,14 +3,15 @@
 Files are read as text and split here rather than by Spark's CSV reader, so that every bad row
 keeps its line number and a precise reason, and so that only the DataFrame API is used (Spark
 Connect has no RDD API). One `groupBy` yields everything a batch needs at once: per file, its
-header line, the aggregate of every (merchant, customer) pair over the valid rows, and one group
-per unusable row with its reason.
+header line, the aggregate of every (merchant, customer) pair over the valid rows, one group
+per unusable row with its reason, and the number of lines of each split of the file.
 
-Line numbers come with the read: with `openCostInBytes` and `maxPartitionBytes` large, each file
-is exactly one partition, so the record number inside the partition (the low 33 bits of
-`monotonically_increasing_id`) is the line's position in the file; no window, no sort. The
-aggregation reports the partitions each file came from, and `collect_summaries` refuses a batch
-where a file spanned two.
+Line numbers come with the read, without a window or a sort: each split of a file is a
+partition of its own (`SPLIT_SETTINGS`), so the record number inside the partition (the low 33
+bits of `monotonically_increasing_id`) is the line's position in its split, and the splits'
+line counts, in file order, give each split's first line. A chunk is one split; the large
+reference file is read as several, in parallel. The aggregation reports which partitions each
+split came from, and `collect_summaries` refuses a batch where that assumption broke.
 
 Building column expressions costs more than running the plan (each is a round trip to the JVM in
 a classic session), so a `Parser` builds them once per file layout and reuses them per batch.
@@ -33,69 +34,80 @@ from txn_assets.lib.csv_header import CsvLayout
 # Amounts and weights keep six decimal places: BankSim has two, headroom costs nothing.
 MONEY = DecimalType(20, 6)
 SUM = DecimalType(30, 6)
+# Wide enough to tell an absurdly large amount from one that is not a number at all.
+CHECKED = DecimalType(38, 6)
 # A comma outside quotes (' or "): a comma inside a quoted field belongs to the field.
 FIELD_SEPARATOR = r",(?=(?:[^'\"]|'[^']*'|\"[^\"]*\")*$)"
-# A field that opens a quote and holds a comma before the quote closes.
-QUOTED_COMMA = r"(?:^|,)\s*(?:'[^']*,|\"[^\"]*,)"
-# Spark SQL settings that keep each file in one partition of its own (see the module docstring).
-ONE_PARTITION_PER_FILE = {
+# Spark SQL settings: every split of a file is a partition of its own (packing splits of several
+# files into one partition would mix their record numbers), and a split is at most 16 MB, so a
+# chunk is read in one piece and the reference file in several, on all cores.
+SPLIT_SETTINGS = {
     "spark.sql.files.openCostInBytes": str(1 << 40),
-    "spark.sql.files.maxPartitionBytes": str(1 << 40),
+    "spark.sql.files.maxPartitionBytes": str(16 << 20),
 }
 _RECORD_BITS = (1 << 33) - 1
+_QUOTES = ("'", '"')
 
 
 class SplitFileError(RuntimeError):
-    """A file was read as more than one partition, so its line numbers cannot be trusted."""
-
-
-def _split_fields(line: Column) -> Column:
-    """The fields of a line. A plain split is right unless a quoted field holds a comma: only
-    such lines pay for the quote-aware regular expression."""
-    return F.when(line.rlike(QUOTED_COMMA), F.split(line, FIELD_SEPARATOR, -1)).otherwise(
-        F.split(line, ",", -1)
-    )
-
-
-def _unquote(field: Column) -> Column:
-    return F.trim(F.btrim(F.trim(field), F.lit("'\"")))
-
-
-def _field(parts: Column, position: int | None) -> Column:
-    if position is None:
-        return F.lit(None).cast(StringType())
-    return _unquote(F.get(parts, position))
+    """Splits of files shared a partition, so their line numbers cannot be trusted."""
 
 
 def _lines(spark: SparkSession, paths: Sequence[str]) -> DataFrame:
-    """(file, part, position, line): every line of the files, positions from 0 (the header)."""
+    """(file, block, part, index, line): every line, numbered within its split."""
     return (
         spark.read.option("lineSep", "\n")
         .text(list(paths))
         .select(
             F.col("_metadata.file_name").alias("file"),
+            F.col("_metadata.file_block_start").alias("block"),
             F.spark_partition_id().alias("part"),
-            F.monotonically_increasing_id().bitwiseAND(_RECORD_BITS).alias("position"),
-            F.regexp_replace(F.col("value"), "\r$", "").alias("line"),
+            F.monotonically_increasing_id().bitwiseAND(_RECORD_BITS).alias("index"),
+            F.rtrim(F.col("value"), F.lit("\r")).alias("line"),
         )
     )
+
+
+def _opens_without_closing(field: Column) -> Column:
+    start, end = F.ltrim(field), F.rtrim(field)
+    first, *rest = [
+        start.startswith(quote) & ~(end.endswith(quote) & (F.length(end) > 1)) for quote in _QUOTES
+    ]
+    for other in rest:
+        first = first | other
+    return first
+
+
+def _split_stage(layout: CsvLayout, used: Sequence[int]) -> Column:
+    """The fields of a line. A plain split is right unless a quoted field holds a comma, which
+    shows as a wrong field count or a used field that opens a quote and does not close it: only
+    such lines pay for the quote-aware regular expression."""
+    plain = F.col("plain")
+    suspicious = F.size(plain) != layout.field_count
+    for position in used:
+        suspicious = suspicious | _opens_without_closing(F.get(plain, position))
+    return F.when(suspicious, F.split(F.col("line"), FIELD_SEPARATOR, -1)).otherwise(plain)
+
+
+def _field(parts: Column, position: int | None) -> Column:
+    """A field without the spaces and quotes around it (None for a column the file lacks)."""
+    if position is None:
+        return F.lit(None).cast(StringType())
+    return F.btrim(F.get(parts, position), F.lit(" '\""))
 
 
 def _line_problem(line: Column) -> Column:
     """Why a line cannot even be split: NUL bytes, or bytes that are not UTF-8."""
     return F.when(F.instr(line, "\u0000") > 0, F.lit("contains a NUL byte")).when(
-        ~F.is_valid_utf8(line) | (F.instr(line, "\ufffd") > 0), F.lit("not valid UTF-8")
+        ~F.is_valid_utf8(line), F.lit("not valid UTF-8")
     )
 
 
 def _amount_problem(text: Column, name: str, limit: float) -> Column:
-    number = text.try_cast("double")
+    number = text.try_cast(CHECKED)  # NaN, inf and text are no decimal
     shown = F.coalesce(text, F.lit(""))
     return (
-        F.when(
-            number.isNull() | F.isnan(number) | (F.abs(number) == float("inf")),
-            F.concat(F.lit(f"{name} is not a number: "), shown),
-        )
+        F.when(number.isNull(), F.concat(F.lit(f"{name} is not a number: "), shown))
         .when(number < 0, F.concat(F.lit(f"{name} is negative: "), shown))
         .when(
             number > limit,
@@ -115,16 +127,16 @@ class Parser:
     """
 
     stages: tuple[tuple[Column, ...], ...]  # successive projections of every line
-    keep: Column  # which lines count (not blank)
-    keys: tuple[Column, ...]  # group keys: file, bad row, pair
+    keys: tuple[Column, ...]  # group keys: file, split, bad row, pair
     aggregates: tuple[Column, ...]
 
     def summarise(self, spark: SparkSession, paths: Sequence[str]) -> DataFrame:
-        """One row per (file, pair) aggregate, per unusable row, and per header line."""
+        """One row per (file, split, pair) aggregate, per unusable row and header line, and per
+        split's blank lines."""
         frame = _lines(spark, paths)
         for stage in self.stages:
             frame = frame.select(*stage)
-        return frame.filter(self.keep).groupBy(*self.keys).agg(*self.aggregates)
+        return frame.groupBy(*self.keys).agg(*self.aggregates)
 
 
 def _rows_with(condition: Column, name: str) -> Column:
@@ -132,9 +144,6 @@ def _rows_with(condition: Column, name: str) -> Column:
 
 
 def _build(layout: CsvLayout, kind: str, limit: float) -> Parser:
-    passed = (F.col("file"), F.col("part"), F.col("position"), F.col("line"))
-    split = (*passed, _split_fields(F.col("line")).alias("parts"))
-    parts = F.col("parts")
     if kind == "transactions":
         names = {
             "customer": "customer",
@@ -149,12 +158,17 @@ def _build(layout: CsvLayout, kind: str, limit: float) -> Parser:
         names = {"customer": "Source", "merchant": "Target", "amount": "Weight"}
         pair = ("customer", "merchant")
         amount_name = "weight"
+    used = [p for p in (layout.position(c) for c in names.values()) if p is not None]
+    passed = (F.col("file"), F.col("block"), F.col("part"), F.col("index"), F.col("line"))
+    plain = (*passed, F.split(F.col("line"), ",", -1).alias("plain"))
+    split = (*passed, _split_stage(layout, used).alias("parts"))
+    parts = F.col("parts")
     fields = (
         *passed,
         F.size(parts).alias("field_count"),
         *(_field(parts, layout.position(column)).alias(name) for name, column in names.items()),
     )
-    line, position = F.col("line"), F.col("position")
+    line = F.col("line")
     customer, merchant, amount = F.col("customer"), F.col("merchant"), F.col("amount")
     count = F.col("field_count")
     reason = (
@@ -176,28 +190,46 @@ def _build(layout: CsvLayout, kind: str, limit: float) -> Parser:
                 F.concat(F.lit("step is not an integer: "), step),
             ),
         )
-    judged = (*passed, *(F.col(name) for name in names), reason.alias("reason"))
-    is_header = position == 0
-    unusable = is_header | F.col("reason").isNotNull()
+    is_header = (F.col("block") == 0) & (F.col("index") == 0)
+    is_blank = ~is_header & (F.trim(line) == "")  # blank lines are not rows
+    judged = (
+        *passed,
+        *(F.col(name) for name in names),
+        F.when(~is_header & ~is_blank, reason).alias("reason"),
+        is_header.alias("is_header"),
+        is_blank.alias("is_blank"),
+    )
+    header, blank, bad = F.col("is_header"), F.col("is_blank"), F.col("reason").isNotNull()
+    unusable = header | blank | bad
     keyed = (
         F.col("file"),
+        F.col("block"),
         F.col("part"),
-        # Groups: a bad row (and the header) alone, keyed by its position; good rows by pair.
-        F.when(unusable, position).alias("row_number"),
+        # Groups: a bad row (and the header) alone, keyed by its index in its split; a split's
+        # blank lines together (-1); good rows by pair.
+        F.when(header | bad, F.col("index")).when(blank, F.lit(-1)).alias("row"),
         *(F.when(~unusable, F.col(name)).alias(name) for name in pair),
         F.when(~unusable, amount.try_cast(MONEY)).alias("amount"),
         *((F.when(~unusable, F.col("gender")).alias("gender"),) if kind == "transactions" else ()),
-        F.when(~is_header, F.col("reason")).alias("reason"),
-        F.when(is_header, line).alias("header"),
-        (is_header | (F.trim(line) != "")).alias("is_row"),  # blank lines are not rows
+        F.col("reason"),
+        F.when(header, line).alias("header"),
     )
-    keys = (F.col("file"), F.col("row_number"), *(F.col(name) for name in pair))
-    parts_seen = (F.min("part").alias("first_part"), F.max("part").alias("last_part"))
-    first = (F.first("reason").alias("reason"), F.first("header").alias("header"))
+    keys = (
+        F.col("file"),
+        F.col("block"),
+        F.col("row"),
+        *(F.col(name) for name in pair),
+    )
+    common = (
+        F.count(F.lit(1)).cast(LongType()).alias("lines"),
+        F.first("reason").alias("reason"),
+        F.first("header").alias("header"),
+        F.min("part").alias("first_part"),
+        F.max("part").alias("last_part"),
+    )
     if kind == "transactions":
         gender = F.col("gender")
         aggregates: tuple[Column, ...] = (
-            F.count(F.lit(1)).cast(LongType()).alias("txn_count"),
             F.sum("amount").cast(SUM).alias("amount_sum"),
             F.coalesce(F.max(gender == "F"), F.lit(False)).alias("seen_female"),
             F.coalesce(F.max(gender == "M"), F.lit(False)).alias("seen_male"),
@@ -205,17 +237,11 @@ def _build(layout: CsvLayout, kind: str, limit: float) -> Parser:
             _rows_with(gender == "M", "male_rows"),
             _rows_with(gender.isin("E", "U"), "neither_rows"),
             _rows_with(~gender.isin("F", "M", "E", "U"), "unknown_gender_rows"),
-            *first,
-            *parts_seen,
+            *common,
         )
     else:
-        aggregates = (
-            F.sum("amount").cast(SUM).alias("weight_sum"),
-            F.count(F.lit(1)).cast(LongType()).alias("weight_rows"),
-            *first,
-            *parts_seen,
-        )
-    return Parser((split, fields, judged, keyed), F.col("is_row"), keys, aggregates)
+        aggregates = (F.sum("amount").cast(SUM).alias("weight_sum"), *common)
+    return Parser((plain, split, fields, judged, keyed), keys, aggregates)
 
 
 @cache
@@ -238,7 +264,20 @@ class FileSummary:
 
     header: str | None
     aggregates: list[dict[str, Any]]
-    bad_rows: list[tuple[int, str]]  # (row number, reason), in row order
+    bad_rows: list[tuple[int, str]]  # (line position, reason), in line order; 0 is the header
+
+
+_SUMMED = ("lines", "amount_sum", "weight_sum", "female_rows", "male_rows", "neither_rows")
+
+
+def _merge_pair(into: dict[str, Any], row: dict[str, Any]) -> None:
+    """A pair seen in two splits of one file: one aggregate."""
+    for name in (*_SUMMED, "unknown_gender_rows"):
+        if name in row:
+            into[name] += row[name]
+    for name in ("seen_female", "seen_male"):
+        if name in row:
+            into[name] = into[name] or row[name]
 
 
 def collect_summaries(
@@ -246,20 +285,45 @@ def collect_summaries(
 ) -> dict[str, FileSummary]:
     """Run one batch: per file base name, what the file holds (bounded by the batch's rows)."""
     rows = parser_for(spark, layout, kind).summarise(spark, paths).toArrow().to_pylist()
+    splits_of_part: dict[int, set[tuple[str, int]]] = {}
+    lines_of_split: dict[tuple[str, int], int] = {}
+    for row in rows:
+        split = (row["file"], int(row["block"]))
+        for part in (row["first_part"], row["last_part"]):
+            splits_of_part.setdefault(part, set()).add(split)
+        lines_of_split[split] = lines_of_split.get(split, 0) + int(row["lines"])
+    shared = sorted(part for part, splits in splits_of_part.items() if len(splits) > 1)
+    if shared:
+        raise SplitFileError(f"partitions {shared} each hold several file splits")
+    # A split's first line is its position in the file: the lines of the splits before it.
+    first_line: dict[tuple[str, int], int] = {}
+    for file in {file for file, _ in lines_of_split}:
+        offset = 0
+        for block in sorted(b for f, b in lines_of_split if f == file):
+            first_line[(file, block)] = offset
+            offset += lines_of_split[(file, block)]
     found: dict[str, FileSummary] = {}
-    parts: dict[str, set[int]] = {}
+    pairs: dict[tuple[str, Any, Any], dict[str, Any]] = {}
+    key_names = ("merchant", "customer")
     for row in rows:
         summary = found.setdefault(row["file"], FileSummary(None, [], []))
-        parts.setdefault(row["file"], set()).update((row["first_part"], row["last_part"]))
         if row["header"] is not None:
             summary.header = row["header"]
-        elif row["row_number"] is not None:
-            summary.bad_rows.append((int(row["row_number"]), row["reason"]))
+        elif row["row"] == -1:
+            continue  # blank lines
+        elif row["row"] is not None:
+            position = first_line[(row["file"], int(row["block"]))] + int(row["row"])
+            summary.bad_rows.append((position, row["reason"]))
         else:
-            summary.aggregates.append(row)
-    split = sorted(name for name, seen in parts.items() if len(seen) > 1)
-    if split:
-        raise SplitFileError(f"files read as several partitions: {split}")
+            key = (row["file"], *(row[name] for name in key_names))
+            if key in pairs:
+                _merge_pair(pairs[key], row)
+            else:
+                pairs[key] = row
+                summary.aggregates.append(row)
+    count_name = "txn_count" if kind == "transactions" else "weight_rows"
+    for row in pairs.values():
+        row[count_name] = row["lines"]
     for summary in found.values():
         summary.bad_rows.sort()
     return found

@@ -14,17 +14,17 @@ from importlib import resources
 from pyspark.sql import SparkSession
 
 from txn_assets.lib import settings
-from txn_assets.lib.spark_parsing import ONE_PARTITION_PER_FILE
+from txn_assets.lib.spark_parsing import SPLIT_SETTINGS
 
 _DEFAULT_LOG = os.path.join(tempfile.gettempdir(), "txn-assets-spark.log")
 # A batch of chunks is a few MB: one shuffle partition beats Spark's default of 200, and
-# adaptive execution would only add a job per query. Each file is one partition, so that line
-# numbers come with the read (spark_parsing).
+# adaptive execution would only add a job per query. Each file split is a partition of its own,
+# so that line numbers come with the read (spark_parsing).
 SQL_CONF = {
     "spark.sql.shuffle.partitions": "1",
     "spark.sql.adaptive.enabled": "false",
     "spark.sql.session.timeZone": "UTC",
-    **ONE_PARTITION_PER_FILE,
+    **SPLIT_SETTINGS,
 }
 _LOCAL_CONF = {
     "spark.app.name": "txn-assets",
