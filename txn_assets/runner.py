@@ -20,8 +20,10 @@ import dagster as dg
 import psycopg
 
 from txn_assets.lib.services.processes import UNSUPERVISED, Supervisor
+from txn_assets.lib.stream_signal import ChunkStagedSignal
 from txn_assets.lib.stream_status import StreamStatus, read_status
 
+# Between ticks the automation sleeps until Mechanism X stages a chunk, at most this long.
 POLL_SECONDS = 0.5
 # A tick that fails (the database restarting) is tried again for this long before giving up.
 TICK_PATIENCE_SECONDS = 60.0
@@ -134,6 +136,7 @@ def run_stream(
     started = time.monotonic()
     producer = _start_producer(supervisor, interval, log_path)
     automation = SensorDriver(defs, instance)
+    chunk_staged = ChunkStagedSignal(database_url)
     last_good_tick = time.monotonic()
     shown: StreamStatus | None = None
     try:
@@ -162,9 +165,25 @@ def run_stream(
             # requested means the automation gave up on them (it says why).
             if skipped is not None and before.lag > 0:
                 raise StreamStoppedError(skipped)
-            time.sleep(POLL_SECONDS)
+            chunk_staged.wait(POLL_SECONDS)
     finally:
+        chunk_staged.close()
         supervisor.stop(producer)
+
+
+def warm_spark_early(home: Path) -> None:
+    """Start this process's classic Spark session now, in the background, and warm it.
+
+    The JVM's start-up then overlaps PostgreSQL's and the definitions' import; the Spark
+    resource of the first run finds the session ready (or waits for it instead of starting a
+    second one). Spark Connect sessions are cheap to open: nothing to do for them.
+    """
+    if os.environ.get("TXN_SPARK_REMOTE"):
+        return
+    from txn_assets.defs.resources import spark_config_from_env
+    from txn_assets.lib.spark_warmup import start_in_background
+
+    start_in_background(spark_config_from_env(home.resolve() / "logs"))
 
 
 def run_checks(say: Callable[[str], None] = print) -> bool:

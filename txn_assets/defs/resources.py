@@ -101,16 +101,19 @@ def source_from_env() -> SourceResource:
     raise ValueError(f"TXN_SOURCE={kind!r}: use 'local' or 'drive'")
 
 
-def spark_from_env() -> LazyPySparkResource:
-    """dagster-pyspark's lazy session: Spark Connect if TXN_SPARK_REMOTE is set, else classic."""
-    log_dir = Path(_env("TXN_LOG_DIR", str(_HOME / "logs")))
-    return LazyPySparkResource(
-        spark_config=spark_config(
-            remote=_env("TXN_SPARK_REMOTE"),
-            master=_env("TXN_SPARK_MASTER", settings.SPARK_MASTER),
-            log_file=str(log_dir.resolve() / "spark.log"),
-        )
+def spark_config_from_env(log_dir: Path | None = None) -> dict[str, str]:
+    """The Spark settings of this environment: Spark Connect if TXN_SPARK_REMOTE is set."""
+    log_dir = log_dir or Path(_env("TXN_LOG_DIR", str(_HOME / "logs")))
+    return spark_config(
+        remote=_env("TXN_SPARK_REMOTE"),
+        master=_env("TXN_SPARK_MASTER", settings.SPARK_MASTER),
+        log_file=str(log_dir.resolve() / "spark.log"),
     )
+
+
+def spark_from_env() -> LazyPySparkResource:
+    """dagster-pyspark's lazy session, on the settings of this environment."""
+    return LazyPySparkResource(spark_config=spark_config_from_env())
 
 
 def rules_from_env() -> RulesResource:

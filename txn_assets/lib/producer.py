@@ -188,6 +188,7 @@ def cut_next_chunk(
                 },
             )
             staged = StagedChunk(index, key, rows, offset, end, md5, reached_end, outcome)
+        conn.execute(q.NOTIFY_STAGED)
         conn.execute(
             q.ADVANCE_PRODUCER,
             {

@@ -13,7 +13,7 @@ from importlib import resources
 
 from pyspark.sql import SparkSession
 
-from txn_assets.lib import settings
+from txn_assets.lib import settings, spark_cds
 from txn_assets.lib.spark_parsing import SPLIT_SETTINGS
 
 _DEFAULT_LOG = os.path.join(tempfile.gettempdir(), "txn-assets-spark.log")
@@ -41,8 +41,16 @@ def log4j_options(log_file: str) -> str:
     return f"-Dlog4j2.configurationFile=file:{config} -Dtxn.spark.log={log_file}"
 
 
+def driver_java_options(log_file: str, extra: str = "") -> str:
+    """The driver JVM's options: its log file and, once built, the class archive (spark_cds)."""
+    return " ".join(o for o in (log4j_options(log_file), spark_cds.jvm_options(), extra) if o)
+
+
 def spark_config(
-    remote: str = "", master: str = settings.SPARK_MASTER, log_file: str = _DEFAULT_LOG
+    remote: str = "",
+    master: str = settings.SPARK_MASTER,
+    log_file: str = _DEFAULT_LOG,
+    java_options: str = "",
 ) -> dict[str, str]:
     """Spark settings: `spark.remote` for Spark Connect, else a classic session on `master`."""
     if remote:
@@ -53,15 +61,23 @@ def spark_config(
         "spark.master": master,
         **_LOCAL_CONF,
         **SQL_CONF,
-        "spark.driver.extraJavaOptions": log4j_options(log_file),
+        "spark.driver.extraJavaOptions": driver_java_options(log_file, java_options),
     }
 
 
-def build_spark_session(
-    remote: str = "", master: str = settings.SPARK_MASTER, log_file: str = _DEFAULT_LOG
-) -> SparkSession:
+def session_from_config(config: dict[str, str]) -> SparkSession:
     """The process's session (created once, then reused): the config applied to the builder."""
     builder = SparkSession.builder
-    for key, value in spark_config(remote, master, log_file).items():
+    for key, value in config.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
+
+
+def build_spark_session(
+    remote: str = "",
+    master: str = settings.SPARK_MASTER,
+    log_file: str = _DEFAULT_LOG,
+    java_options: str = "",
+) -> SparkSession:
+    """The process's session for code outside Dagster (benchmarks, engine tests)."""
+    return session_from_config(spark_config(remote, master, log_file, java_options))

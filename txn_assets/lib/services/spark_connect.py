@@ -10,7 +10,7 @@ from pathlib import Path
 from txn_assets.lib import settings
 from txn_assets.lib.services.ports import free_port, wait_for_port
 from txn_assets.lib.services.processes import UNSUPERVISED, Supervisor
-from txn_assets.lib.spark_session import SQL_CONF
+from txn_assets.lib.spark_session import SQL_CONF, driver_java_options
 
 
 @dataclass
@@ -59,6 +59,8 @@ def start_spark_connect(
         "--conf",
         "spark.driver.bindAddress=127.0.0.1",
         *(arg for key, value in SQL_CONF.items() for arg in ("--conf", f"{key}={value}")),
+        "--conf",
+        f"spark.driver.extraJavaOptions={driver_java_options(str(log_dir / 'spark.log'))}",
         "spark-internal",
     ]
     env = {**os.environ, "SPARK_HOME": str(spark_home), "SPARK_LOCAL_IP": "127.0.0.1"}

@@ -13,11 +13,16 @@ ADVANCE_PRODUCER = """
 UPDATE txn.producer SET next_chunk = %(next_chunk)s, next_offset = %(next_offset)s,
     next_row = %(next_row)s, ended = %(ended)s WHERE stream_id = 1
 """
+# staged_at is the moment the chunk's bytes are in the store (not the transaction's start).
 RECORD_STAGED = """
-INSERT INTO txn.staged_chunk (chunk_index, byte_start, byte_end, first_row, rows, md5, staged_key)
-VALUES (%(index)s, %(start)s, %(end)s, %(first_row)s, %(rows)s, %(md5)s, %(key)s)
+INSERT INTO txn.staged_chunk (chunk_index, byte_start, byte_end, first_row, rows, md5, staged_key, staged_at)
+VALUES (%(index)s, %(start)s, %(end)s, %(first_row)s, %(rows)s, %(md5)s, %(key)s, clock_timestamp())
 ON CONFLICT (chunk_index) DO NOTHING
 """
+# Delivered when the cut commits: Mechanism Y's automation wakes up instead of polling.
+CHUNK_STAGED_CHANNEL = "txn_chunk_staged"
+NOTIFY_STAGED = f"NOTIFY {CHUNK_STAGED_CHANNEL}"
+LISTEN_STAGED = f"LISTEN {CHUNK_STAGED_CHANNEL}"
 STAGED_CHUNK = """
 SELECT chunk_index, byte_start, byte_end, rows, md5, staged_key
 FROM txn.staged_chunk WHERE chunk_index = %(index)s

@@ -1,0 +1,30 @@
+"""The warm-up exercises every branch of both parsing plans, and reuses the process's session."""
+
+from __future__ import annotations
+
+import logging
+
+from txn_assets.lib.spark_session import spark_config
+from txn_assets.lib.spark_warmup import start_in_background, warm_up
+
+
+def test_the_warm_up_files_reach_the_aggregate_and_the_quarantine_branches(spark, tmp_path):
+    chunk, weights = warm_up(spark, tmp_path)
+
+    assert chunk.header is not None and chunk.header.startswith("step,customer")
+    assert [(r["merchant"], r["customer"], r["txn_count"]) for r in chunk.aggregates] == [
+        ("M1", "C1", 1)
+    ]
+    assert [reason for _, reason in chunk.bad_rows] == ["amount is not a number: not-a-number"]
+    assert [(r["customer"], r["merchant"]) for r in weights.aggregates] == [("C1", "M1")]
+    assert [reason for _, reason in weights.bad_rows] == ["weight is negative: -1"]
+
+
+def test_a_background_start_joins_the_session_already_running(spark, spark_log, caplog):
+    with caplog.at_level(logging.WARNING, logger="txn_assets.lib.spark_warmup"):
+        thread = start_in_background(spark_config(log_file=str(spark_log)))
+        thread.join(timeout=120)
+
+    assert not thread.is_alive()
+    assert not caplog.records, caplog.text
+    assert spark.sparkContext._jsc is not None  # the shared session is still up
