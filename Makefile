@@ -42,7 +42,7 @@ test: lint
 	$(BIN)/python -m pytest -p no:cacheprovider --durations=30
 
 bench: setup
-	$(BIN)/python -m txn_assets.bench
+	$(BIN)/python -m txn_assets.bench --home $(HOME_DIR)/bench
 
 clean:
 	rm -rf $(VENV) node_modules $(HOME_DIR)

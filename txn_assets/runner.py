@@ -134,7 +134,9 @@ def run_stream(
     database_url = os.environ["TXN_DATABASE_URL"]
     log_path = Path(os.environ["TXN_HOME"]) / "producer.log"
     started = time.monotonic()
-    producer = _start_producer(supervisor, interval, log_path)
+    # X starts once Y can apply chunks (the weights are loaded): its one chunk per interval then
+    # measures the stream, not the start-up.
+    producer: subprocess.Popen[bytes] | None = None
     automation = SensorDriver(defs, instance)
     chunk_staged = ChunkStagedSignal(database_url)
     last_good_tick = time.monotonic()
@@ -156,19 +158,22 @@ def run_stream(
                 shown = status
             if status.finished:  # the tick ran Y to the end, files included
                 return status
-            code = producer.poll()
+            if producer is None and status.weights_md5 is not None:
+                producer = _start_producer(supervisor, interval, log_path)
+            code = producer.poll() if producer is not None else None
             if code not in (None, 0):
                 raise StreamStoppedError(
                     f"Mechanism X stopped: {_producer_error(log_path)} (its log: {log_path})"
                 )
-            # Runs execute synchronously here: chunks pending before the tick and nothing
-            # requested means the automation gave up on them (it says why).
-            if skipped is not None and before.lag > 0:
+            # Runs execute synchronously here: chunks pending before the tick (or weights not
+            # loaded) and nothing requested means the automation gave up on them (it says why).
+            if skipped is not None and (before.lag > 0 or status.weights_md5 is None):
                 raise StreamStoppedError(skipped)
             chunk_staged.wait(POLL_SECONDS)
     finally:
         chunk_staged.close()
-        supervisor.stop(producer)
+        if producer is not None:
+            supervisor.stop(producer)
 
 
 def warm_spark_early(home: Path) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import psycopg
+from psycopg.types.json import Jsonb
 from pyspark.sql import SparkSession
 
 from txn_assets.lib import spark_parsing
@@ -369,9 +370,16 @@ def _apply_summary(
             )
         now = clock()
         cur.execute(q.START_STREAM, {"rules": fingerprint, "now": now})
+        merging = time.monotonic()
         first_seq, emitted = _merge_and_detect(cur, chunk_index, aggregates, rules, now)
+        recording = time.monotonic()
         _write_quarantine(cur, "transactions", chunk_index, bad_rows, chunk.raw_lines)
         valid_rows = sum(int(r["txn_count"]) for r in aggregates)
+        stages = {
+            "spark": round(spark_seconds, 4),
+            "merge_detect": round(recording - merging, 4),
+            "record": round(time.monotonic() - recording, 4),
+        }
         cur.execute(
             q.RECORD_APPLIED,
             {
@@ -383,6 +391,7 @@ def _apply_summary(
                 "detections_total": first_seq + emitted,
                 "applied_at": now,
                 **genders,
+                "stage_seconds": Jsonb(stages),
             },
         )
         detections = detections_of_chunk(conn, chunk_index)

@@ -88,10 +88,10 @@ NEXT_SEQ = "SELECT coalesce(max(seq) + 1, 0) FROM txn.detection"
 RECORD_APPLIED = """
 INSERT INTO txn.applied_chunk
     (chunk_index, content_md5, valid_rows, quarantined_rows, detections, detections_total, applied_at,
-     female_rows, male_rows, neither_rows, unknown_gender_rows)
+     female_rows, male_rows, neither_rows, unknown_gender_rows, stage_seconds)
 VALUES (%(chunk_index)s, %(content_md5)s, %(valid_rows)s, %(quarantined_rows)s, %(detections)s,
         %(detections_total)s, %(applied_at)s, %(female_rows)s, %(male_rows)s, %(neither_rows)s,
-        %(unknown_gender_rows)s)
+        %(unknown_gender_rows)s, %(stage_seconds)s)
 """
 RECORD_REJECTED = """
 INSERT INTO txn.applied_chunk

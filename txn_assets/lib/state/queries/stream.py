@@ -41,3 +41,12 @@ CHUNK_LEDGER = """
 SELECT status, reason, valid_rows, quarantined_rows, unknown_gender_rows, reapplied_at
 FROM txn.applied_chunk WHERE chunk_index = %(chunk_index)s
 """
+# Each applied chunk's timeline (benchmark, report): when it landed, when Y applied it, where
+# its time went. A chunk commits once its stages after `applied_at` are done.
+CHUNK_TIMELINE = """
+SELECT s.chunk_index, s.rows, s.staged_at, a.applied_at, a.stage_seconds, a.detections
+FROM txn.staged_chunk s JOIN txn.applied_chunk a USING (chunk_index)
+WHERE a.status = 'applied'
+ORDER BY s.chunk_index
+"""
+WEIGHTS_LOADED_AT = "SELECT weights_loaded_at FROM txn.stream WHERE stream_id = 1"

@@ -1,0 +1,141 @@
+"""One path of the stream measured end to end: `txn-assets run` as a user starts it.
+
+The command runs in a child process on its own home; the benchmark samples the memory of its
+whole process tree (Python, Spark's JVM, PostgreSQL, Mechanism X) while it runs, then reads each
+chunk's timeline from the state database it left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+import psycopg
+
+from txn_assets.lib.services.postgres import start_postgres, stop_postgres
+from txn_assets.lib.state.queries.stream import CHUNK_TIMELINE, WEIGHTS_LOADED_AT
+
+
+@dataclass
+class ChunkTiming:
+    """One chunk: seconds from landing in staging to its detections committed, and its stages."""
+
+    index: int
+    rows: int
+    staged_after: float  # seconds after the command started
+    latency: float
+    stages: dict[str, float]
+
+    @property
+    def cost(self) -> float:
+        return sum(self.stages.values())
+
+
+@dataclass
+class PathRun:
+    """The figures of one path."""
+
+    name: str
+    command: list[str]
+    wall_seconds: float
+    startup_seconds: float
+    peak_rss_mib: float
+    chunks: list[ChunkTiming]
+
+    def percentile(self, fraction: float) -> float:
+        values = sorted(c.latency for c in self.chunks)
+        return values[min(len(values) - 1, int(fraction * len(values)))]
+
+    def summary(self) -> dict[str, Any]:
+        """The figures the table and the JSON show."""
+        first, last = self.chunks[:3], self.chunks[-3:]
+        span = self.chunks[-1].staged_after + self.chunks[-1].latency - self.chunks[0].staged_after
+        stages = {
+            name: statistics.median(c.stages.get(name, 0.0) for c in self.chunks)
+            for name in self.chunks[0].stages
+        }
+        return {
+            "path": self.name,
+            "command": " ".join(self.command),
+            "chunks": len(self.chunks),
+            "wall_s": round(self.wall_seconds, 2),
+            "startup_s": round(self.startup_seconds, 2),
+            "latency_p50_s": round(self.percentile(0.5), 3),
+            "latency_p95_s": round(self.percentile(0.95), 3),
+            "latency_max_s": round(max(c.latency for c in self.chunks), 3),
+            "latency_first10_median_s": round(
+                statistics.median(c.latency for c in self.chunks[:10]), 3
+            ),
+            "latency_last10_median_s": round(
+                statistics.median(c.latency for c in self.chunks[-10:]), 3
+            ),
+            "rows_per_s": round(sum(c.rows for c in self.chunks) / span) if span > 0 else None,
+            "stage_median_s": {k: round(v, 4) for k, v in stages.items()},
+            "first3_chunk_cost_s": round(statistics.median(c.cost for c in first), 3),
+            "last3_chunk_cost_s": round(statistics.median(c.cost for c in last), 3),
+            "peak_rss_mib": round(self.peak_rss_mib),
+            "per_chunk": [asdict(c) for c in self.chunks],
+        }
+
+
+def _tree_rss(root: psutil.Process) -> float:
+    total = 0
+    for process in (root, *root.children(recursive=True)):
+        with contextlib.suppress(psutil.Error):
+            total += process.memory_info().rss
+    return total / 2**20
+
+
+def _timeline(home: Path, started_at: datetime) -> tuple[float, list[ChunkTiming]]:
+    """Start-up (command start to weights loaded) and each chunk's timing, from the ledger."""
+    server = start_postgres(home / "postgres")
+    try:
+        with psycopg.connect(server.url("txn")) as conn:
+            loaded = conn.execute(WEIGHTS_LOADED_AT).fetchone()[0]  # type: ignore[index]
+            rows = conn.execute(CHUNK_TIMELINE).fetchall()
+    finally:
+        stop_postgres(home / "postgres")
+    chunks = []
+    for index, rows_, staged_at, applied_at, stages, _ in rows:
+        stages = stages or {}
+        committed = applied_at.timestamp() + stages.get("merge_detect", 0) + stages.get("record", 0)
+        staged = staged_at.timestamp()
+        chunks.append(
+            ChunkTiming(index, rows_, staged - started_at.timestamp(), committed - staged, stages)
+        )
+    return loaded.timestamp() - started_at.timestamp(), chunks
+
+
+def run_path(
+    name: str, home: Path, transactions: Path, importance: Path, interval: float
+) -> PathRun:
+    """Run `txn-assets run` on a fresh home and measure it."""
+    command = [
+        sys.executable, "-m", "txn_assets.cli", "run", "--home", str(home),
+        "--transactions", str(transactions), "--importance", str(importance),
+        "--interval", str(interval),
+    ]  # fmt: skip
+    log = home.parent / f"{name}.log"
+    home.mkdir(parents=True, exist_ok=True)
+    started_at = datetime.now(UTC)
+    started = time.monotonic()
+    peak = 0.0
+    with log.open("wb") as out:
+        child = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        watched = psutil.Process(child.pid)
+        while child.poll() is None:
+            peak = max(peak, _tree_rss(watched))
+            time.sleep(0.25)
+    wall = time.monotonic() - started
+    if child.returncode != 0:
+        raise RuntimeError(f"{name}: `{' '.join(command)}` failed; see {log}")
+    startup, chunks = _timeline(home, started_at)
+    return PathRun(name, command[2:], wall, startup, peak, chunks)
