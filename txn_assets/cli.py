@@ -8,6 +8,7 @@ import signal
 import sys
 import time
 import traceback
+from functools import partial
 from pathlib import Path
 
 from txn_assets.lib import settings
@@ -42,8 +43,9 @@ def _run(args: argparse.Namespace) -> int:
     from txn_assets.runner import run_checks, run_stream, warm_spark_early
     from txn_assets.stack import local_stack
 
-    warm_spark_early(Path(args.home))  # the JVM starts while PostgreSQL does
-    with local_stack(_settings(args), "run") as stack:
+    # The JVM starts while PostgreSQL does, once the home is ours.
+    warm_up = partial(warm_spark_early, Path(args.home))
+    with local_stack(_settings(args), "run", once_locked=warm_up) as stack:
         env = stack.env
         started = time.monotonic()
         final = run_stream(args.interval, supervisor=stack.supervisor)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,13 +136,18 @@ def fail_orphaned_runs(reason: str) -> list[str]:
 
 
 @contextmanager
-def local_stack(settings: StackSettings, command: str = "run") -> Iterator[LocalStack]:
+def local_stack(
+    settings: StackSettings, command: str = "run", once_locked: Callable[[], None] | None = None
+) -> Iterator[LocalStack]:
     """Start what the home needs, export the settings to the environment, stop it afterwards.
 
     The home is locked for the duration; a reaper stops every service if this process dies.
+    `once_locked` runs as soon as the home is ours, before the services start (to overlap them).
     """
     home = settings.home.resolve()
     with home_lock(home, command) as lock_fd, ExitStack() as stack:
+        if once_locked is not None:
+            once_locked()
         reaper = Reaper(home, keep_fds=(lock_fd,))
         stack.callback(reaper.close)  # last: everything else was stopped and released
         supervisor = Supervisor(reaper)
