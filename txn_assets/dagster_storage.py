@@ -1,10 +1,11 @@
-"""Dagster's event log on PostgreSQL, keeping a connection open instead of one per event.
+"""Dagster's run and event storage on PostgreSQL, keeping a connection open between writes.
 
-dagster-postgres opens a new connection for every event it stores (its engine has no pool, so
-that idle instances hold no connections). A stream run stores some ten events per chunk, and
-a PostgreSQL connection costs ~15 ms to open here: a fifth of a chunk's time went to it. This
-storage is dagster-postgres's own, with a small pool (pre-pinged, so a database restart costs
-one reconnect, not a failed event). It is configured in dagster.yaml like any storage class.
+dagster-postgres opens a new connection for every write (its engines have no pool, so that idle
+instances hold no connections). A stream run stores some ten events per chunk, and a
+PostgreSQL connection costs ~15 ms to open here: a fifth of a chunk's time went to opening
+connections. These are dagster-postgres's own storages with a small pool (pre-pinged, so a
+database restart costs one reconnect, not a failed write), configured in dagster.yaml like any
+storage class.
 """
 
 from __future__ import annotations
@@ -12,18 +13,40 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from dagster_postgres import PostgresEventLogStorage
+import sqlalchemy
+from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
 from dagster_postgres.utils import (
     create_pg_engine,
     get_token_provider_from_config,
     pg_url_from_config,
 )
 
-# One connection per process is enough (runs store events from one thread); overflow covers the
+# One connection per process is enough (runs write from one thread); overflow covers the
 # daemon's sensor threads. Connections idle this long are replaced.
 POOL_SIZE = 1
 MAX_OVERFLOW = 4
 RECYCLE_SECONDS = 3600
+
+
+def pooled_engine(postgres_url: str, token_provider: Any) -> sqlalchemy.engine.Engine:
+    """An engine like dagster-postgres's, with a pool instead of a connection per write."""
+    return create_pg_engine(
+        postgres_url,
+        token_provider,
+        isolation_level="AUTOCOMMIT",
+        pool_size=POOL_SIZE,
+        max_overflow=MAX_OVERFLOW,
+        pool_recycle=RECYCLE_SECONDS,
+        pool_pre_ping=True,
+    )
+
+
+def _settings(config_value: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "postgres_url": pg_url_from_config(config_value),
+        "should_autocreate_tables": config_value.get("should_autocreate_tables", True),
+        "token_provider": get_token_provider_from_config(config_value),
+    }
 
 
 class PooledPostgresEventLogStorage(PostgresEventLogStorage):
@@ -31,23 +54,24 @@ class PooledPostgresEventLogStorage(PostgresEventLogStorage):
 
     def __init__(self, postgres_url: str, **kwargs: Any) -> None:
         super().__init__(postgres_url, **kwargs)
-        self._engine = create_pg_engine(
-            self.postgres_url,
-            self._token_provider,
-            isolation_level="AUTOCOMMIT",
-            pool_size=POOL_SIZE,
-            max_overflow=MAX_OVERFLOW,
-            pool_recycle=RECYCLE_SECONDS,
-            pool_pre_ping=True,
-        )
+        self._engine = pooled_engine(self.postgres_url, self._token_provider)
 
     @classmethod
     def from_config_value(
         cls, inst_data: Any, config_value: Mapping[str, Any]
     ) -> PooledPostgresEventLogStorage:
-        return cls(
-            pg_url_from_config(config_value),
-            inst_data=inst_data,
-            should_autocreate_tables=config_value.get("should_autocreate_tables", True),
-            token_provider=get_token_provider_from_config(config_value),
-        )
+        return cls(inst_data=inst_data, **_settings(config_value))
+
+
+class PooledPostgresRunStorage(PostgresRunStorage):
+    """PostgresRunStorage with a connection pool."""
+
+    def __init__(self, postgres_url: str, **kwargs: Any) -> None:
+        super().__init__(postgres_url, **kwargs)
+        self._engine = pooled_engine(self.postgres_url, self._token_provider)
+
+    @classmethod
+    def from_config_value(  # type: ignore[override]
+        cls, inst_data: Any, config_value: Mapping[str, Any]
+    ) -> PooledPostgresRunStorage:
+        return cls(inst_data=inst_data, **_settings(config_value))

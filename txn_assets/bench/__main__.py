@@ -13,7 +13,7 @@ from typing import Any
 import psutil
 
 from txn_assets.bench.baseline import BaselineRun, recompute_all
-from txn_assets.bench.stream_runs import PathRun, run_path
+from txn_assets.bench.stream_runs import PathRun, run_path, time_noop_rerun
 from txn_assets.lib import settings
 from txn_assets.lib.generate import FULL_ROWS, generate
 
@@ -97,6 +97,11 @@ def main() -> None:
         print(f"running {name} ...", flush=True)
         runs.append(run_path(name, run_home, transactions, importance, PATHS[name]))
     paths = [r.summary() for r in runs]
+    noop: dict[str, Any] = {}
+    if runs:
+        print("rerunning 20 applied partitions ...", flush=True)
+        seconds = time_noop_rerun(home / "runs" / runs[-1].name, transactions, importance, 20)
+        noop = {"partitions": 20, "seconds": round(seconds, 2)}
     fastest = next((p for p in paths if p["path"] == "run-0s"), paths[0] if paths else None)
     incremental = fastest["last3_chunk_cost_s"] if fastest else None
     baselines: dict[str, dict[str, Any]] = {}
@@ -113,10 +118,14 @@ def main() -> None:
         "python": platform.python_version(),
         "system": platform.platform(),
     }
-    result = {"machine": machine, "paths": paths, "baseline": baselines}
+    result = {"machine": machine, "paths": paths, "noop_rerun": noop, "baseline": baselines}
     out = home / "bench.json"
     out.write_text(json.dumps(result, indent=2, default=str))
     print(_table(paths, baselines))
+    if noop:
+        print(
+            f"rerun of {noop['partitions']} applied partitions (no Spark): {noop['seconds']:.2f}s"
+        )
     print(f"machine: {machine}; JSON: {out}")
 
 

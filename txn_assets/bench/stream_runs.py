@@ -139,3 +139,33 @@ def run_path(
         raise RuntimeError(f"{name}: `{' '.join(command)}` failed; see {log}")
     startup, chunks = _timeline(home, started_at)
     return PathRun(name, command[2:], wall, startup, peak, chunks)
+
+
+def time_noop_rerun(home: Path, transactions: Path, importance: Path, partitions: int) -> float:
+    """Seconds of a Mechanism Y range run over `partitions` chunks that are all applied already.
+
+    This is what a rerun or a backfill of applied partitions executes: the ledger says what is
+    done, no Spark session is opened. (A backfill adds Dagster's backfill-daemon loop around it.)
+    """
+    import dagster as dg
+
+    from txn_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
+    from txn_assets.lib.chunks import chunk_key
+    from txn_assets.runner import QUIET
+    from txn_assets.stack import StackSettings, local_stack
+
+    with local_stack(StackSettings(home, transactions, importance), "bench"):
+        from txn_assets.definitions import defs
+
+        job = defs.resolve_job_def("mechanism_y_job")
+        started = time.monotonic()
+        result = job.execute_in_process(
+            instance=dg.DagsterInstance.get(),
+            tags={RANGE_START_TAG: chunk_key(0), RANGE_END_TAG: chunk_key(partitions - 1)},
+            run_config=QUIET,
+            raise_on_error=False,
+        )
+        seconds = time.monotonic() - started
+    if not result.success:
+        raise RuntimeError("the no-op rerun failed")
+    return seconds
