@@ -8,6 +8,7 @@ import signal
 import sys
 import time
 import traceback
+import warnings
 from functools import partial
 from pathlib import Path
 
@@ -235,9 +236,32 @@ def _error_log(args: argparse.Namespace) -> Path:
     return home.resolve() / "logs" / "txn-assets.log"
 
 
+def _warnings_to(log: Path) -> None:
+    """Send Python warnings (Dagster's beta notices, platformdirs') to the log, not the console.
+
+    They are about our dependencies, not something a user of the command can act on.
+    """
+
+    def to_log(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: object = None,
+        line: str | None = None,
+    ) -> None:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a") as handle:
+            handle.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+    warnings.showwarning = to_log
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script: a failure is one clear line (--verbose: traceback)."""
     args = build_parser().parse_args(argv)
+    if not args.verbose:
+        _warnings_to(_error_log(args))
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         return int(args.func(args))
