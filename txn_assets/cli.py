@@ -56,6 +56,12 @@ def _run(args: argparse.Namespace) -> int:
             f"done in {elapsed:.1f}s: {final.applied} chunks applied, {final.detections} detections "
             f"in {final.files} files"
         )
+        import psycopg
+
+        from txn_assets.lib.stream_summary import read_summary
+
+        with psycopg.connect(env["TXN_DATABASE_URL"]) as conn:
+            print("\n".join(read_summary(conn, final.files).lines(elapsed)))
         print("checks: all passed" if run_checks() else "checks: see the failures above")
         import dagster as dg
 

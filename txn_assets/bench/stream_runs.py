@@ -21,22 +21,8 @@ import psutil
 import psycopg
 
 from txn_assets.lib.services.postgres import start_postgres, stop_postgres
-from txn_assets.lib.state.queries.stream import CHUNK_TIMELINE, WEIGHTS_LOADED_AT
-
-
-@dataclass
-class ChunkTiming:
-    """One chunk: seconds from landing in staging to its detections committed, and its stages."""
-
-    index: int
-    rows: int
-    staged_after: float  # seconds after the command started
-    latency: float
-    stages: dict[str, float]
-
-    @property
-    def cost(self) -> float:
-        return sum(self.stages.values())
+from txn_assets.lib.state.queries.stream import WEIGHTS_LOADED_AT
+from txn_assets.lib.stream_summary import ChunkTiming, chunk_timings
 
 
 @dataclass
@@ -57,7 +43,11 @@ class PathRun:
     def summary(self) -> dict[str, Any]:
         """The figures the table and the JSON show."""
         first, last = self.chunks[:3], self.chunks[-3:]
-        span = self.chunks[-1].staged_after + self.chunks[-1].latency - self.chunks[0].staged_after
+        span = (
+            self.chunks[-1].staged_at.timestamp()
+            + self.chunks[-1].latency
+            - self.chunks[0].staged_at.timestamp()
+        )
         stages = {
             name: statistics.median(c.stages.get(name, 0.0) for c in self.chunks)
             for name in self.chunks[0].stages
@@ -100,17 +90,9 @@ def _timeline(home: Path, started_at: datetime) -> tuple[float, list[ChunkTiming
     try:
         with psycopg.connect(server.url("txn")) as conn:
             loaded = conn.execute(WEIGHTS_LOADED_AT).fetchone()[0]  # type: ignore[index]
-            rows = conn.execute(CHUNK_TIMELINE).fetchall()
+            chunks = chunk_timings(conn)
     finally:
         stop_postgres(home / "postgres")
-    chunks = []
-    for index, rows_, staged_at, applied_at, stages, _ in rows:
-        stages = stages or {}
-        committed = applied_at.timestamp() + stages.get("merge_detect", 0) + stages.get("record", 0)
-        staged = staged_at.timestamp()
-        chunks.append(
-            ChunkTiming(index, rows_, staged - started_at.timestamp(), committed - staged, stages)
-        )
     return loaded.timestamp() - started_at.timestamp(), chunks
 
 

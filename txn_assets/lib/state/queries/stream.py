@@ -50,3 +50,10 @@ WHERE a.status = 'applied'
 ORDER BY s.chunk_index
 """
 WEIGHTS_LOADED_AT = "SELECT weights_loaded_at FROM txn.stream WHERE stream_id = 1"
+# The end-of-stream summary: rows, quarantined rows and detections per pattern.
+SUMMARY_ROWS = """
+SELECT coalesce(sum(valid_rows), 0), coalesce(sum(quarantined_rows), 0),
+       count(*) FILTER (WHERE status = 'rejected')
+FROM txn.applied_chunk
+"""
+DETECTIONS_BY_PATTERN = "SELECT action_type, count(*) FROM txn.detection GROUP BY action_type"

@@ -1,0 +1,97 @@
+"""What a finished (or stopped) stream did, in figures a person reads at the end of `run`."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from txn_assets.lib.rules import ACTION_TYPES
+from txn_assets.lib.state.queries import stream as q
+
+
+@dataclass(frozen=True)
+class ChunkTiming:
+    """One applied chunk: when it landed, seconds until its detections committed, its stages."""
+
+    index: int
+    rows: int
+    staged_at: datetime
+    latency: float
+    stages: dict[str, float]
+
+    @property
+    def cost(self) -> float:
+        """Seconds Mechanism Y spent on it (its Spark share, merge + detect, records)."""
+        return sum(self.stages.values())
+
+
+def chunk_timings(conn: psycopg.Connection[Any]) -> list[ChunkTiming]:
+    """Every applied chunk's timing, in chunk order (a chunk commits after its last stage)."""
+    timings = []
+    for index, rows, staged_at, applied_at, stages, _ in conn.execute(q.CHUNK_TIMELINE):
+        stages = stages or {}
+        committed = applied_at.timestamp() + stages.get("merge_detect", 0) + stages.get("record", 0)
+        timings.append(
+            ChunkTiming(index, rows, staged_at, committed - staged_at.timestamp(), stages)
+        )
+    conn.commit()
+    return timings
+
+
+@dataclass(frozen=True)
+class StreamSummary:
+    """Totals of the ledger and the latency of its chunks (landed in staging → committed)."""
+
+    chunks: int
+    rejected_chunks: int
+    valid_rows: int
+    quarantined_rows: int
+    detections: dict[str, int]  # per ActionType, every pattern present
+    files: int
+    latency_p50: float | None
+    latency_p95: float | None
+
+    def lines(self, wall_seconds: float) -> list[str]:
+        """The summary as aligned `name  value` lines."""
+        latency = (
+            f"p50 {self.latency_p50:.2f}s, p95 {self.latency_p95:.2f}s"
+            if self.latency_p50 is not None and self.latency_p95 is not None
+            else "n/a"
+        )
+        rows = [
+            ("chunks applied", f"{self.chunks:,} ({self.rejected_chunks} rejected)"),
+            ("rows", f"{self.valid_rows:,} valid, {self.quarantined_rows:,} quarantined"),
+            *((f"detections {name}", f"{count:,}") for name, count in self.detections.items()),
+            ("detection files", f"{self.files:,}"),
+            ("wall time", f"{wall_seconds:.1f}s"),
+            ("latency staged → committed", latency),
+        ]
+        width = max(len(name) for name, _ in rows)
+        return [f"  {name:<{width}}  {value}" for name, value in rows]
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def read_summary(conn: psycopg.Connection[Any], files: int) -> StreamSummary:
+    """The stream's summary from the ledger; `files` is the number of detection files written."""
+    valid, quarantined, rejected = conn.execute(q.SUMMARY_ROWS).fetchone()  # type: ignore[misc]
+    by_pattern = dict(conn.execute(q.DETECTIONS_BY_PATTERN).fetchall())
+    conn.commit()
+    latencies = [timing.latency for timing in chunk_timings(conn)]
+    return StreamSummary(
+        chunks=len(latencies) + rejected,
+        rejected_chunks=rejected,
+        valid_rows=int(valid),
+        quarantined_rows=int(quarantined),
+        detections={name: int(by_pattern.get(name, 0)) for name in ACTION_TYPES},
+        files=files,
+        latency_p50=statistics.median(latencies) if latencies else None,
+        latency_p95=_percentile(latencies, 0.95) if latencies else None,
+    )
