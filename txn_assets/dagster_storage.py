@@ -21,10 +21,10 @@ from dagster_postgres.utils import (
     pg_url_from_config,
 )
 
-# One connection per process is enough (runs write from one thread); overflow covers the
-# daemon's sensor threads. Connections idle this long are replaced.
+# One connection per process is enough for a run (it writes from one thread); the overflow
+# covers the daemon's and the webserver's threads. Connections idle this long are replaced.
 POOL_SIZE = 1
-MAX_OVERFLOW = 4
+MAX_OVERFLOW = 16
 RECYCLE_SECONDS = 3600
 
 
@@ -56,6 +56,10 @@ class PooledPostgresEventLogStorage(PostgresEventLogStorage):
         super().__init__(postgres_url, **kwargs)
         self._engine = pooled_engine(self.postgres_url, self._token_provider)
 
+    def dispose(self) -> None:
+        super().dispose()
+        self._engine.dispose()  # the pool's connections close with the instance
+
     @classmethod
     def from_config_value(
         cls, inst_data: Any, config_value: Mapping[str, Any]
@@ -69,6 +73,10 @@ class PooledPostgresRunStorage(PostgresRunStorage):
     def __init__(self, postgres_url: str, **kwargs: Any) -> None:
         super().__init__(postgres_url, **kwargs)
         self._engine = pooled_engine(self.postgres_url, self._token_provider)
+
+    def dispose(self) -> None:
+        super().dispose()
+        self._engine.dispose()  # the pool's connections close with the instance
 
     @classmethod
     def from_config_value(  # type: ignore[override]

@@ -14,24 +14,40 @@ import os
 import subprocess
 import sys
 import tempfile
+from functools import cache
 from pathlib import Path
 
 # The JVM's own CDS messages (hundreds of "Skipping ... Signed JAR" lines while dumping).
 _QUIET = "-Xlog:cds=off -Xlog:cds+dynamic=off"
+# Set for the JVM that records the archive: it must not map an older one as its base.
+_RECORDING = "TXN_SPARK_CDS_RECORDING"
+
+
+@cache
+def _java_version() -> str:
+    """The JDK's version, as `java -version` prints it (an archive is only valid for one JDK)."""
+    home = os.environ.get("JAVA_HOME")
+    java = str(Path(home) / "bin" / "java") if home else "java"
+    try:
+        found = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    first = (found.stderr.strip().splitlines() or ["unknown"])[0]
+    return "".join(c if c.isalnum() or c in ".-_" else "_" for c in first)
 
 
 def archive_path() -> Path:
-    """Where this environment's archive lives: beside the pyspark and JDK it was built with."""
+    """Where this environment's archive lives, named after the pyspark and JDK it was built with."""
     import pyspark
 
-    java = os.environ.get("JAVA_HOME", "java").strip("/").replace("/", "_")
-    return Path(sys.prefix) / "share" / "txn-assets" / f"spark-{pyspark.__version__}-{java}.jsa"
+    name = f"spark-{pyspark.__version__}-{_java_version()}.jsa"
+    return Path(sys.prefix) / "share" / "txn-assets" / name
 
 
 def jvm_options() -> str:
     """JVM options that map the archive when it exists (nothing otherwise)."""
     path = archive_path()
-    if not path.is_file():
+    if os.environ.get(_RECORDING) or not path.is_file():
         return ""
     return f"-XX:SharedArchiveFile={path} -Xshare:auto {_QUIET}"
 
@@ -40,13 +56,16 @@ def build_archive() -> Path:
     """Build the archive in a child JVM (written when it exits), then move it into place."""
     target = archive_path()
     target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="txn-cds-") as scratch:
+    # Beside the target, so that the final rename never crosses file systems.
+    with tempfile.TemporaryDirectory(prefix="txn-cds-", dir=target.parent) as scratch:
         partial = Path(scratch) / "spark.jsa"
         subprocess.run(
             [sys.executable, "-m", "txn_assets.lib.spark_cds", str(partial), scratch],
             check=True,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            env={**os.environ, _RECORDING: "1"},
+            timeout=600,
         )
         if not partial.is_file():
             raise RuntimeError("the JVM exited without writing its class archive")

@@ -16,6 +16,9 @@ import psycopg
 
 from txn_assets.lib.state.queries.producer import LISTEN_STAGED
 
+# Notifications of one burst of commits arrive within this much of each other.
+_DRAIN_SECONDS = 0.05
+
 
 class ChunkStagedSignal:
     """A LISTEN connection on the stream's staged-chunk channel."""
@@ -23,6 +26,10 @@ class ChunkStagedSignal:
     def __init__(self, database_url: str) -> None:
         self.database_url = database_url
         self._conn: psycopg.Connection[Any] | None = None
+        try:  # listening from now on: a chunk staged before the first wait still wakes it
+            self._listening()
+        except psycopg.OperationalError:
+            self.close()
 
     def _listening(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
@@ -37,7 +44,7 @@ class ChunkStagedSignal:
             conn = self._listening()
             woken = any(True for _ in conn.notifies(timeout=timeout, stop_after=1))
             if woken:  # chunks staged meanwhile are all handled by the next tick
-                for _ in conn.notifies(timeout=0):
+                for _ in conn.notifies(timeout=_DRAIN_SECONDS):
                     pass
             return woken
         except psycopg.OperationalError:

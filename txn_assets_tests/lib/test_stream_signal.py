@@ -45,11 +45,15 @@ def test_a_chunk_staged_while_the_automation_was_busy_wakes_the_next_wait(signal
     assert signal.wait(0.2) is False
 
 
-def test_the_wait_survives_a_lost_connection(signal, cut):
+def test_the_wait_survives_the_database_dropping_its_connection(signal, cut, conn):
     assert signal.wait(0) is False
-    signal._conn.close()  # as a database restart would leave it  # type: ignore[union-attr]
+    backend = signal._conn.info.backend_pid  # type: ignore[union-attr]
+    conn.execute("SELECT pg_terminate_backend(%s)", (backend,))  # as a restart does
+    conn.commit()
 
-    assert signal.wait(0.1) is False  # degrades to a sleep
+    started = time.monotonic()
+    assert signal.wait(0.3) is False  # the lost connection degrades to a sleep
+    assert time.monotonic() - started >= 0.25
     assert signal.wait(0) is False  # and listens again
     assert cut() is not None
     assert signal.wait(5) is True
