@@ -41,45 +41,34 @@ def pooled_engine(postgres_url: str, token_provider: Any) -> sqlalchemy.engine.E
     )
 
 
-def _settings(config_value: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "postgres_url": pg_url_from_config(config_value),
-        "should_autocreate_tables": config_value.get("should_autocreate_tables", True),
-        "token_provider": get_token_provider_from_config(config_value),
-    }
+class _Pooled:
+    """Swaps a dagster-postgres storage's engine for a pooled one; shared by both storages."""
+
+    postgres_url: str
+    _engine: sqlalchemy.engine.Engine
+    _token_provider: Any
+
+    def __init__(self, postgres_url: str, **kwargs: Any) -> None:
+        super().__init__(postgres_url, **kwargs)  # type: ignore[call-arg]
+        self._engine = pooled_engine(self.postgres_url, self._token_provider)
+
+    def dispose(self) -> None:
+        super().dispose()  # type: ignore[misc]
+        self._engine.dispose()  # the pool's connections close with the instance
+
+    @classmethod
+    def from_config_value(cls, inst_data: Any, config_value: Mapping[str, Any]) -> Any:
+        return cls(
+            pg_url_from_config(config_value),
+            inst_data=inst_data,
+            should_autocreate_tables=config_value.get("should_autocreate_tables", True),
+            token_provider=get_token_provider_from_config(config_value),
+        )
 
 
-class PooledPostgresEventLogStorage(PostgresEventLogStorage):
+class PooledPostgresEventLogStorage(_Pooled, PostgresEventLogStorage):
     """PostgresEventLogStorage with a connection pool."""
 
-    def __init__(self, postgres_url: str, **kwargs: Any) -> None:
-        super().__init__(postgres_url, **kwargs)
-        self._engine = pooled_engine(self.postgres_url, self._token_provider)
 
-    def dispose(self) -> None:
-        super().dispose()
-        self._engine.dispose()  # the pool's connections close with the instance
-
-    @classmethod
-    def from_config_value(
-        cls, inst_data: Any, config_value: Mapping[str, Any]
-    ) -> PooledPostgresEventLogStorage:
-        return cls(inst_data=inst_data, **_settings(config_value))
-
-
-class PooledPostgresRunStorage(PostgresRunStorage):
+class PooledPostgresRunStorage(_Pooled, PostgresRunStorage):  # type: ignore[misc]
     """PostgresRunStorage with a connection pool."""
-
-    def __init__(self, postgres_url: str, **kwargs: Any) -> None:
-        super().__init__(postgres_url, **kwargs)
-        self._engine = pooled_engine(self.postgres_url, self._token_provider)
-
-    def dispose(self) -> None:
-        super().dispose()
-        self._engine.dispose()  # the pool's connections close with the instance
-
-    @classmethod
-    def from_config_value(  # type: ignore[override]
-        cls, inst_data: Any, config_value: Mapping[str, Any]
-    ) -> PooledPostgresRunStorage:
-        return cls(inst_data=inst_data, **_settings(config_value))
