@@ -49,6 +49,16 @@ def _azure_credential() -> Any:
     return AzureBlobStorageDefaultCredential()
 
 
+def store_kind() -> str:
+    """The technology of the stores in this environment, as the asset graph names it."""
+    return "azure" if _env("TXN_STORE", "local") == "azure" else "filesystem"
+
+
+def source_kind() -> str:
+    """The technology of the source files in this environment, as the asset graph names it."""
+    return "googledrive" if _env("TXN_SOURCE", "local") == "drive" else "filesystem"
+
+
 def store_from_env() -> StoreResource:
     """The local folder (default) or Azure Blob Storage (`TXN_STORE=azure`)."""
     common = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,10 +30,18 @@ class ChunkTiming:
         return sum(self.stages.values())
 
 
-def chunk_timings(conn: psycopg.Connection[Any]) -> list[ChunkTiming]:
-    """Every applied chunk's timing, in chunk order (a chunk commits after its last stage)."""
+def chunk_timings(
+    conn: psycopg.Connection[Any], chunks: Sequence[int] | None = None
+) -> list[ChunkTiming]:
+    """The applied chunks' timings (all, or those of `chunks`), in chunk order.
+
+    A chunk's detections are durable when its transaction commits, after its last stage.
+    """
     timings = []
-    for index, rows, staged_at, applied_at, stages, _ in conn.execute(q.CHUNK_TIMELINE):
+    rows_of = conn.execute(
+        q.CHUNK_TIMELINE, {"chunks": list(chunks) if chunks is not None else None}
+    )
+    for index, rows, staged_at, applied_at, stages, _ in rows_of:
         stages = stages or {}
         committed = applied_at.timestamp() + stages.get("merge_detect", 0) + stages.get("record", 0)
         timings.append(

@@ -61,3 +61,17 @@ def test_chunk_assets_share_one_dynamic_partitioning_and_run_ranges_in_one_run()
         assert isinstance(node.partitions_def, dg.DynamicPartitionsDefinition)
         assert node.partitions_def.name == "chunks"
         assert node.backfill_policy == dg.BackfillPolicy.single_run()
+
+
+def test_every_asset_says_what_it_is_who_owns_it_and_which_technology_holds_it():
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        spec = graph.get(key)
+        name = key.to_user_string()
+        assert spec.description and len(spec.description) > 40, name
+        assert spec.owners == ["team:txn-data-platform"], name
+        assert spec.group_name in {"source", "ingestion", "detection", "report"}, name
+        assert spec.kinds, f"{name} shows no technology on the graph"
+    # The default environment is a local folder and local files: the graph does not say Azure.
+    assert graph.get(dg.AssetKey("staged_chunk")).kinds == {"csv", "filesystem"}
+    assert graph.get(dg.AssetKey("pattern_state")).kinds == {"spark", "postgres"}

@@ -5,6 +5,7 @@ from typing import Any
 
 import dagster as dg
 
+from txn_assets.defs.catalog import OWNERS, STAGED_CHUNK_KINDS
 from txn_assets.defs.failures import final_errors_fail_without_retry
 from txn_assets.defs.partitions import chunk_partitions
 from txn_assets.defs.source.assets import transactions_file
@@ -32,6 +33,8 @@ def staged_chunk_metadata(chunk: StagedChunk, uri: str, seconds: float) -> dict[
     partitions_def=chunk_partitions,
     deps=[transactions_file],
     group_name="ingestion",
+    owners=OWNERS,
+    kinds=STAGED_CHUNK_KINDS,
     backfill_policy=dg.BackfillPolicy.single_run(),
     description="One chunk of transactions.csv (10,000 rows by default) in the staging store. "
     "Mechanism X (mechanism_x_job) stages new chunks; materialising a partition re-stages a "

@@ -7,6 +7,7 @@ import dagster as dg
 from txn_assets.defs.failures import final_errors_fail_without_retry
 from txn_assets.defs.ingestion.assets import staged_chunk, staged_chunk_metadata
 from txn_assets.defs.partitions import CHUNKS
+from txn_assets.defs.source.assets import TRANSACTIONS_FILE, observation
 from txn_assets.lib import settings
 from txn_assets.lib.chunks import chunk_key
 from txn_assets.lib.producer import cut_next_chunk
@@ -39,6 +40,7 @@ def produce_chunks(
     staging = stores.staging()
     # One source object for the whole loop: it caches the checksum while size and mtime hold.
     transactions = source.transactions()
+    context.log_event(observation(TRANSACTIONS_FILE.key, transactions))
     produced = 0
     with final_errors_fail_without_retry(), postgres.connect() as conn:
         while config.max_chunks == 0 or produced < config.max_chunks:

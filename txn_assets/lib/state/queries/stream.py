@@ -46,7 +46,7 @@ FROM txn.applied_chunk WHERE chunk_index = %(chunk_index)s
 CHUNK_TIMELINE = """
 SELECT s.chunk_index, s.rows, s.staged_at, a.applied_at, a.stage_seconds, a.detections
 FROM txn.staged_chunk s JOIN txn.applied_chunk a USING (chunk_index)
-WHERE a.status = 'applied'
+WHERE a.status = 'applied' AND (%(chunks)s::int[] IS NULL OR s.chunk_index = ANY(%(chunks)s))
 ORDER BY s.chunk_index
 """
 WEIGHTS_LOADED_AT = "SELECT weights_loaded_at FROM txn.stream WHERE stream_id = 1"
