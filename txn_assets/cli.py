@@ -40,16 +40,43 @@ def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     )
 
 
+def _progress(database_url: str, started: float):  # type: ignore[no-untyped-def]
+    """The console's view of the stream: each status change with the figures read beside it."""
+    import psycopg
+
+    from txn_assets.console import Snapshot, stream_display
+    from txn_assets.lib.stream_status import StreamStatus
+    from txn_assets.lib.stream_summary import ProgressFigures, read_progress
+
+    display = stream_display(sys.stdout)
+    last: list[ProgressFigures] = []
+
+    def show(status: StreamStatus) -> None:
+        try:  # a database restart mid-stream must not stop the stream for a display's sake
+            with psycopg.connect(database_url, connect_timeout=5) as conn:
+                last[:] = [read_progress(conn)]
+        except psycopg.OperationalError:
+            if not last:
+                return
+        display.show(Snapshot(status, last[0], time.monotonic() - started))
+
+    return display, show
+
+
 def _run(args: argparse.Namespace) -> int:
     from txn_assets.runner import run_checks, run_stream, warm_spark_early
     from txn_assets.stack import local_stack
 
+    started = time.monotonic()
     # The JVM starts while PostgreSQL does, once the home is ours.
     warm_up = partial(warm_spark_early, Path(args.home))
     with local_stack(_settings(args), "run", once_locked=warm_up) as stack:
         env = stack.env
-        started = time.monotonic()
-        final = run_stream(args.interval, supervisor=stack.supervisor)
+        display, show = _progress(env["TXN_DATABASE_URL"], started)
+        try:
+            final = run_stream(args.interval, on_status=show, supervisor=stack.supervisor)
+        finally:
+            display.close()
         elapsed = time.monotonic() - started
         print()
         print(

@@ -9,6 +9,7 @@ Every run and materialisation lands in the instance under HOME/dagster, where `d
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -33,15 +34,6 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 class StreamStoppedError(RuntimeError):
     """The stream cannot go on (a chunk keeps failing, X failed, the reference data changed)."""
-
-
-def progress_line(status: StreamStatus, elapsed: float) -> str:
-    """One line of progress: how far X and Y are."""
-    total = f"/{status.total_chunks}" if status.total_chunks is not None else ""
-    return (
-        f"[{elapsed:6.1f}s] staged {status.staged}{total} | applied {status.applied} | "
-        f"lag {status.lag} | detections {status.detections} | files {status.files}"
-    )
 
 
 def _status(database_url: str, patience_s: float = 60) -> StreamStatus:
@@ -103,7 +95,13 @@ class SensorDriver:
             cursor=self.cursor,
             resources={key: resources[key] for key in self.sensor.required_resource_keys},
         )
-        result = self.sensor(context)
+        # The tick's reasons are the daemon's log lines; here the console shows progress
+        # instead (warnings, e.g. a rejected chunk, still reach it).
+        logging.disable(logging.INFO)
+        try:
+            result = self.sensor(context)
+        finally:
+            logging.disable(logging.NOTSET)
         if isinstance(result, dg.SkipReason):
             return result.skip_message or ""
         assert isinstance(result, dg.SensorResult)
@@ -125,15 +123,19 @@ def _fulfil(defs: dg.Definitions, instance: dg.DagsterInstance, result: dg.Senso
 
 
 def run_stream(
-    interval: float, say: Callable[[str], None] = print, supervisor: Supervisor = UNSUPERVISED
+    interval: float,
+    on_status: Callable[[StreamStatus], None] = lambda status: None,
+    supervisor: Supervisor = UNSUPERVISED,
 ) -> StreamStatus:
-    """Run X and Y until every chunk is applied and every detection is in a file."""
+    """Run X and Y until every chunk is applied and every detection is in a file.
+
+    `on_status` gets the stream's status whenever it changed (the console's progress).
+    """
     from txn_assets.definitions import defs
 
     instance = dg.DagsterInstance.get()
     database_url = os.environ["TXN_DATABASE_URL"]
     log_path = Path(os.environ["TXN_HOME"]) / "producer.log"
-    started = time.monotonic()
     # X starts once Y can apply chunks (the weights are loaded): its one chunk per interval then
     # measures the stream, not the start-up.
     producer: subprocess.Popen[bytes] | None = None
@@ -154,7 +156,7 @@ def run_stream(
             last_good_tick = time.monotonic()
             status = _status(database_url)
             if status != shown:
-                say(progress_line(status, time.monotonic() - started))
+                on_status(status)
                 shown = status
             if status.finished:  # the tick ran Y to the end, files included
                 return status

@@ -54,6 +54,16 @@ def test_run_streams_to_the_end_records_dagster_history_and_resumes(
     assert "checks: all passed" in first.stdout
     # Dependencies' warnings (Dagster's beta notices, platformdirs') go to the log, not the console.
     assert "Warning:" not in first.stderr, first.stderr[-3000:]
+    # Only our own output: no JVM launcher line, no Dagster log lines, no Spark start-up chatter.
+    console = first.stdout + first.stderr
+    for not_ours in (
+        "WARNING: Using incubator modules",
+        " - dagster - ",
+        "log4j",
+        "NativeCodeLoader",
+    ):
+        assert not_ours not in console, not_ours
+    assert "incubator modules" in (tmp_path / "home/logs/spark.log").read_text()
     assert "BetaWarning" in (tmp_path / "home/logs/txn-assets.log").read_text()
     staged = sorted(p.name for p in (tmp_path / "home/blob/staging").iterdir())
     assert staged == [

@@ -8,8 +8,10 @@ switch PySpark's builder to Spark Connect; a process holds either kind of sessio
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from importlib import resources
+from pathlib import Path
 
 from pyspark.sql import SparkSession
 
@@ -65,8 +67,33 @@ def spark_config(
     }
 
 
+def _jvm_log_file(config: dict[str, str]) -> str | None:
+    found = re.search(r"-Dtxn\.spark\.log=(\S+)", config.get("spark.driver.extraJavaOptions", ""))
+    return found.group(1) if found else None
+
+
+def _launch_jvm_quietly(config: dict[str, str]) -> None:
+    """Start the driver JVM with its stderr in Spark's log file, not on the user's console.
+
+    The JVM launcher prints a line Spark cannot silence ("Using incubator modules", from the
+    module Spark 4 always adds); PySpark's builder would let the JVM inherit our stderr.
+    """
+    from pyspark import SparkConf, SparkContext
+    from pyspark.java_gateway import launch_gateway
+
+    log_file = _jvm_log_file(config)
+    if "spark.remote" in config or log_file is None or SparkContext._gateway is not None:
+        return
+    conf = SparkConf().setAll(list(config.items()))
+    Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "ab") as jvm_stderr:
+        gateway = launch_gateway(conf, popen_kwargs={"stderr": jvm_stderr})
+    SparkContext._ensure_initialized(gateway=gateway, conf=conf)
+
+
 def session_from_config(config: dict[str, str]) -> SparkSession:
     """The process's session (created once, then reused): the config applied to the builder."""
+    _launch_jvm_quietly(config)
     builder = SparkSession.builder
     for key, value in config.items():
         builder = builder.config(key, value)

@@ -104,3 +104,34 @@ def read_summary(conn: psycopg.Connection[Any], files: int) -> StreamSummary:
         latency_p50=statistics.median(latencies) if latencies else None,
         latency_p95=_percentile(latencies, 0.95) if latencies else None,
     )
+
+
+@dataclass(frozen=True)
+class ProgressFigures:
+    """The figures a live display adds to the stream's status."""
+
+    rows_applied: int
+    rows_quarantined: int
+    detections: dict[str, int]  # per ActionType, every pattern present
+    bytes_staged: int | None  # None until X has started
+    source_bytes: int | None
+
+    def expected_chunks(self, staged: int) -> int | None:
+        """The stream's chunk count, estimated from how much of the source the staged ones cover."""
+        if not staged or not self.bytes_staged or not self.source_bytes:
+            return None
+        return max(staged, round(staged * self.source_bytes / self.bytes_staged))
+
+
+def read_progress(conn: psycopg.Connection[Any]) -> ProgressFigures:
+    """Rows applied, detections per pattern and X's position in the source, now."""
+    rows, quarantined, staged_bytes, source_bytes = conn.execute(q.PROGRESS).fetchone()  # type: ignore[misc]
+    by_pattern = dict(conn.execute(q.DETECTIONS_BY_PATTERN).fetchall())
+    conn.commit()
+    return ProgressFigures(
+        rows_applied=int(rows),
+        rows_quarantined=int(quarantined),
+        detections={name: int(by_pattern.get(name, 0)) for name in ACTION_TYPES},
+        bytes_staged=staged_bytes,
+        source_bytes=source_bytes,
+    )

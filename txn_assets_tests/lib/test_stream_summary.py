@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from txn_assets.lib.stream_summary import chunk_timings, read_summary
+from txn_assets.lib.stream_summary import chunk_timings, read_progress, read_summary
 from txn_assets.lib.timefmt import utc_now
 
 
@@ -65,3 +65,27 @@ def test_the_summary_lines_name_every_figure(conn):
         "p50 1.25s, p95 1.25s",
     ):
         assert expected in text
+
+
+def test_timings_of_some_chunks_are_those_chunks_only(conn):
+    _ledger(conn)
+    assert [t.index for t in chunk_timings(conn, [1, 2])] == [1], "2 was rejected"
+    assert [t.index for t in chunk_timings(conn)] == [0, 1]
+
+
+def test_progress_counts_applied_rows_and_estimates_the_chunks_from_the_bytes_staged(conn):
+    _ledger(conn)
+    conn.execute(
+        "INSERT INTO txn.producer (source_name, source_size, source_md5, chunk_rows, header, "
+        "next_chunk, next_offset, next_row) VALUES ('t.csv', 4000, 'm', 10000, 'h', 3, 1000, 30000)"
+    )
+    conn.execute(
+        "INSERT INTO txn.detection (seq, chunk_index, pattern_id, action_type, customer, merchant, "
+        "detected_at) VALUES (0, 0, 'PatId2', 'CHILD', 'C1', 'M1', now())"
+    )
+    conn.commit()
+    figures = read_progress(conn)
+    assert (figures.rows_applied, figures.rows_quarantined) == (19_990, 17)
+    assert figures.detections == {"UPGRADE": 0, "CHILD": 1, "DEI-NEEDED": 0}
+    # 3 chunks covered a quarter of the source's bytes: about 12 in all.
+    assert figures.expected_chunks(3) == 12

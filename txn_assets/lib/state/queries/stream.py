@@ -57,3 +57,11 @@ SELECT coalesce(sum(valid_rows), 0), coalesce(sum(quarantined_rows), 0),
 FROM txn.applied_chunk
 """
 DETECTIONS_BY_PATTERN = "SELECT action_type, count(*) FROM txn.detection GROUP BY action_type"
+# What the live progress shows beside the status: rows applied and how far X is in the source.
+PROGRESS = """
+SELECT (SELECT coalesce(sum(valid_rows), 0) FROM txn.applied_chunk) AS rows_applied,
+       (SELECT coalesce(sum(quarantined_rows), 0) FROM txn.applied_chunk) AS rows_quarantined,
+       p.next_offset AS bytes_staged, p.source_size AS source_bytes
+FROM txn.stream s LEFT JOIN txn.producer p ON true
+WHERE s.stream_id = 1
+"""
