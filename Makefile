@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-stamp
 HOME_DIR ?= .state
 
-.PHONY: setup run dev test lint format bench clean
+.PHONY: setup run dev test lint format bench screenshots clean
 
 setup: $(STAMP)
 
@@ -43,6 +43,11 @@ test: lint
 
 bench: setup
 	$(BIN)/python -m txn_assets.bench --home $(HOME_DIR)/bench
+
+# The README's screenshots, taken by the browser test of a real `txn-assets dev` (needs chromium).
+screenshots: setup
+	TXN_SCREENSHOT_DIR=$(CURDIR)/docs/screenshots TXN_REQUIRE_BROWSER=1 $(BIN)/python -m pytest \
+		-p no:cacheprovider txn_assets_tests/test_dagster_dev.py -k TestAStreamStartedFromTheUI
 
 clean:
 	rm -rf $(VENV) node_modules $(HOME_DIR)

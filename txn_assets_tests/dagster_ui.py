@@ -119,7 +119,8 @@ class DagsterUI:
     """The webserver at 127.0.0.1:port, spoken to as the UI speaks to it."""
 
     def __init__(self, port: int) -> None:
-        self.url = f"http://127.0.0.1:{port}/graphql"
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.url = f"{self.base_url}/graphql"
 
     def query(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         request = urllib.request.Request(

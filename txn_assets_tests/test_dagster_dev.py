@@ -11,7 +11,10 @@ import time
 
 import pytest
 
+from txn_assets.definitions import defs
 from txn_assets.lib.generate import generate
+from txn_assets.stack import PROJECT_ROOT
+from txn_assets_tests.browser import BrowserUI, browser_page, screenshot_dir
 from txn_assets_tests.devstack import (
     DevStack,
     cli,
@@ -26,6 +29,9 @@ pytestmark = pytest.mark.slow
 
 X_CONFIG = {"ops": {"produce_chunks": {"config": {"interval_seconds": 0.5}}}}
 CHUNK_ASSETS = ["pattern_state", "chunk_detections", "detection_files"]
+# Screenshots of the browser test: kept with the checkout (CI collects them), or where
+# TXN_SCREENSHOT_DIR says (`make screenshots` writes the README's).
+ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "screenshots"
 
 
 @pytest.fixture(scope="module")
@@ -70,13 +76,21 @@ def _runs(dev: DevStack, job: str):
     return [r for r in dev.ui.runs() if r.job_name == job]
 
 
-def test_sensor_on_and_x_launched_before_the_weights_completes_the_stream(
-    files, expected_rows, tmp_path
-):
-    with dev_stack(tmp_path / "home", files) as dev:
-        dev.ui.start_sensor()
-        dev.ui.launch_job("mechanism_x_job", X_CONFIG)
-        dev.ui.wait_for("every detection in files", lambda: _all_filed(dev), 420, every_s=2)
+class TestAStreamStartedFromTheUI:
+    """One stream started as a newcomer starts it, then looked at in a real browser."""
+
+    @pytest.fixture(scope="class")
+    def dev(self, files, tmp_path_factory):
+        """Sensor on and X launched before the weights exist, run until everything is filed."""
+        with dev_stack(tmp_path_factory.mktemp("ui") / "home", files) as dev:
+            dev.ui.start_sensor()
+            dev.ui.launch_job("mechanism_x_job", X_CONFIG)
+            dev.ui.wait_for("every detection in files", lambda: _all_filed(dev), 420, every_s=2)
+            yield dev
+
+    def test_sensor_on_and_x_launched_before_the_weights_completes_the_stream(
+        self, dev, expected_rows
+    ):
         assert detection_rows(dev.home / "blob") == expected_rows
         (weights,) = _runs(dev, "customer_weights_job")
         assert weights.status == "SUCCESS"
@@ -84,6 +98,24 @@ def test_sensor_on_and_x_launched_before_the_weights_completes_the_stream(
         assert y_runs and {r.status for r in y_runs} == {"SUCCESS"}, y_runs
         # The first Y run started after the weights run had finished: nothing failed on the way.
         assert min(r.start_time for r in y_runs) >= weights.end_time
+
+    def test_a_browser_shows_the_graph_the_applied_partitions_and_why_the_sensor_waits(self, dev):
+        chunks = dev.status()[1]
+        with browser_page() as page:
+            ui = BrowserUI(page, dev.ui.base_url, screenshot_dir(ARTIFACTS))
+            defined = {
+                key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()
+            }
+            shown = ui.asset_graph(defined)
+            assert shown == defined, f"assets missing on the graph: {defined - shown}"
+            counts = ui.partitions("pattern_state", first="000000")
+            assert counts == {"Failed": 0, "Materialized": chunks, "Missing": 0}, counts
+            assert ui.page.get_by_text("latency_s").count() >= 1, "per-chunk table with latency"
+            assert ui.sensor_skip_reason("new_chunk_sensor") == (
+                f"the stream is complete: all {chunks} chunks applied"
+            )
+        for name in ("asset-graph", "pattern-state-partitions", "sensor"):
+            assert (screenshot_dir(ARTIFACTS) / f"{name}.png").stat().st_size > 10_000, name
 
 
 def _pid_of_run_worker(dev: DevStack, run_id: str) -> int | None:
