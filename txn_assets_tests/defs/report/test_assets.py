@@ -93,3 +93,16 @@ def test_materialising_the_report_twice_replaces_the_file(instance, resources, t
     assert [p.name for p in (tmp_path / "r").iterdir()] == ["stream-report.html"]
     events = instance.fetch_materializations(dg.AssetKey("stream_report"), limit=10)
     assert len(events.records) == 2
+
+
+def test_materialize_stream_report_uses_the_environments_settings_and_records_the_run(
+    instance, database_url, tmp_path, monkeypatch
+):
+    from txn_assets.defs.report.assets import materialize_stream_report
+
+    monkeypatch.setenv("TXN_DATABASE_URL", database_url)
+    monkeypatch.setenv("TXN_REPORT_DIR", str(tmp_path / "reports"))
+    path = materialize_stream_report(instance)
+    assert path == (tmp_path / "reports" / "stream-report.html").resolve() and path.is_file()
+    (record,) = instance.fetch_materializations(dg.AssetKey("stream_report"), limit=5).records
+    assert record.asset_materialization.metadata["path"].value == str(path)
