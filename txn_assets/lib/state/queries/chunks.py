@@ -45,7 +45,7 @@ COPY_QUARANTINE = (
 DETECT = """
 WITH touched AS (SELECT DISTINCT merchant FROM chunk_pair),
 upgrade_cut AS (
-    SELECT mc.merchant, m.txn_count AS merchant_txns,
+    SELECT mc.merchant, max(m.txn_count) AS merchant_txns,  -- one value: grouping by it slows the plan
            percentile_cont(%(upgrade_count_percentile)s) WITHIN GROUP (ORDER BY mc.txn_count) AS count_cut,
            percentile_cont(%(upgrade_weight_percentile)s) WITHIN GROUP (ORDER BY w.weight)
                FILTER (WHERE w.weight IS NOT NULL) AS weight_cut
@@ -53,7 +53,7 @@ upgrade_cut AS (
     JOIN txn.merchant m ON m.merchant = t.merchant AND m.txn_count > %(upgrade_min_merchant_txns)s
     JOIN txn.merchant_customer mc ON mc.merchant = t.merchant
     LEFT JOIN txn.customer_weight w ON w.merchant = mc.merchant AND w.customer = mc.customer
-    GROUP BY mc.merchant, m.txn_count
+    GROUP BY mc.merchant
 ),
 candidate AS (
     SELECT 'PatId1' AS pattern_id, 'UPGRADE' AS action_type, mc.customer, mc.merchant,
