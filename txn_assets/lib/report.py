@@ -207,6 +207,9 @@ def _plot_top_merchants(report: StreamReport) -> Callable[[Figure], None]:
             counts = [dict(report.top_merchants)[m][action] for m in names]
             ax.barh(names, counts, left=left, label=action, color=PATTERN_COLOURS[action])
             left = [a + b for a, b in zip(left, counts, strict=True)]
+        for y, total in enumerate(left):  # a merchant with one detection is still readable
+            ax.annotate(f" {total}", (total, y), va="center", fontsize=8)
+        ax.set_xlim(0, max(left) * 1.1)
         ax.set(title=title, xlabel="detections")
         ax.legend(loc="lower right")
         ax.grid(axis="x", alpha=0.3)
