@@ -322,6 +322,7 @@ padding:0 1em;color:#222}
 h1{margin-bottom:.2em} .sub{color:#666;margin-top:0}
 table{border-collapse:collapse;font-size:14px}
 th,td{border-bottom:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
+table.detections td{white-space:nowrap} table.detections td.evidence{white-space:normal}
 table.headline td:last-child{font-weight:600}
 table.detections{width:100%} table.detections th{cursor:pointer;user-select:none;
 background:#f4f4f4;position:sticky;top:0} td.num{text-align:right;font-variant-numeric:tabular-nums}
