@@ -103,6 +103,27 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    """Write the stream report of a home (its embedded PostgreSQL, or DATABASE_URL)."""
+    import psycopg
+
+    from txn_assets.lib.report import REPORT_FILE_NAME, write_report
+    from txn_assets.stack import StackSettings, local_stack
+
+    home = Path(args.home)
+    if not os.environ.get("DATABASE_URL") and not (home / "postgres").is_dir():
+        raise SystemExit(f"{home} holds no stream yet: run `txn-assets run --home {home}` first")
+    folder = Path(os.environ.get("TXN_REPORT_DIR") or home / "report")
+    out = Path(args.out) if args.out else folder / REPORT_FILE_NAME
+    with (
+        local_stack(StackSettings(home=home, source="none"), "report") as stack,
+        psycopg.connect(stack.env["TXN_DATABASE_URL"]) as conn,
+    ):
+        path = write_report(conn, out)
+    print(f"report: {path.resolve()}")
+    return 0
+
+
 def _spark_archive(args: argparse.Namespace) -> int:
     """Build the class archive every Spark JVM of this environment maps (see spark_cds)."""
     from txn_assets.lib.spark_cds import build_archive
@@ -249,6 +270,15 @@ def build_parser() -> argparse.ArgumentParser:
     mig = sub.add_parser("migrate", help="apply the state database's schema migrations")
     mig.add_argument("--database-url", help="default: TXN_DATABASE_URL")
     mig.set_defaults(func=_migrate)
+
+    report = sub.add_parser(
+        "report", help="write the stream report: one HTML file with plots and every detection"
+    )
+    report.add_argument(
+        "--home", default=str(DEFAULT_HOME), help="all local state lives here (default .state/)"
+    )
+    report.add_argument("--out", help="the HTML file (default HOME/report/stream-report.html)")
+    report.set_defaults(func=_report)
 
     archive = sub.add_parser(
         "spark-archive", help="build the JVM class archive that halves Spark's start-up (setup)"

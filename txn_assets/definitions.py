@@ -14,6 +14,7 @@ from txn_assets.defs.detection.jobs import mechanism_y_job
 from txn_assets.defs.detection.sensors import new_chunk_sensor
 from txn_assets.defs.ingestion.assets import staged_chunk
 from txn_assets.defs.ingestion.jobs import mechanism_x_job
+from txn_assets.defs.report.assets import stream_report
 from txn_assets.defs.resources import resources_from_env
 from txn_assets.defs.source.assets import (
     customer_weights,
@@ -29,6 +30,7 @@ ASSETS: list[dg.AssetsDefinition | dg.SourceAsset] = [
     staged_chunk,
     apply_chunks,
     detection_files,
+    stream_report,
 ]
 
 defs = dg.Definitions(

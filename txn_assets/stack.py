@@ -37,7 +37,9 @@ class StackSettings:
     importance: Path | None = None
     chunk_rows: int = settings.CHUNK_ROWS
     store: str = "local"  # local | azure | azurite
-    source: str = "local"  # local | drive (TXN_DRIVE_* and GOOGLE_SERVICE_ACCOUNT_JSON settings)
+    # local | drive (TXN_DRIVE_* and GOOGLE_SERVICE_ACCOUNT_JSON settings) | none: a command that
+    # only reads the state (report) neither needs the source files nor generates them.
+    source: str = "local"
 
 
 def database_url_for(url: str, name: str, scheme: str = "postgresql") -> str:
@@ -163,7 +165,7 @@ def local_stack(
         ensure_database(admin_url, "txn")
         ensure_database(admin_url, "dagster")
         migrate(database_url_for(admin_url, "txn"))
-        source_env = {"TXN_SOURCE": settings.source}
+        source_env = {"TXN_SOURCE": settings.source} if settings.source != "none" else {}
         if settings.source == "local":
             transactions, importance = _source_files(settings)
             source_env.update(

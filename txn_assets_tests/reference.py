@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import math
 from collections import defaultdict
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 
 from txn_assets.lib.rules import DetectionRules
@@ -25,6 +25,15 @@ def percentile_cont(values: list[float], fraction: float) -> float:
 
 
 MAX_AMOUNT = Decimal(1_000_000_000)
+MEAN_PLACES = Decimal("0.000001")
+
+Key = tuple[str, str, str]  # (pattern, customer, merchant)
+Evidence = dict[str, int | Decimal]
+
+
+def _exact(value: float) -> Decimal:
+    """A double as the shortest decimal that reads back as it (what jsonb stores for it)."""
+    return Decimal(repr(value))
 
 
 def _table(path: Path) -> tuple[list[str], list[list[str]]]:
@@ -77,9 +86,11 @@ class Reference:
         self.merchant_count: dict[str, int] = defaultdict(int)
         self.female: dict[str, set[str]] = defaultdict(set)
         self.male: dict[str, set[str]] = defaultdict(set)
-        self.emitted: set[tuple[str, str, str]] = set()
+        self.emitted: set[Key] = set()
+        # The numbers that made each detection true at the chunk that emitted it.
+        self.evidence: dict[Key, Evidence] = {}
 
-    def add_chunk(self, path: Path) -> list[tuple[str, str, str]]:
+    def add_chunk(self, path: Path) -> list[Key]:
         """Fold a chunk file in; return the new detections (pattern, customer, merchant), sorted."""
         names, rows = _table(path)
         at = {n: names.index(n) for n in ("customer", "merchant", "gender", "amount")}
@@ -99,25 +110,32 @@ class Reference:
             if gender == "M":
                 self.male[merchant].add(customer)
         holding = self._holding()
-        new = sorted(holding - self.emitted, key=lambda d: (d[0], d[2], d[1]))
-        self.emitted |= holding
+        new = sorted(holding.keys() - self.emitted, key=lambda d: (d[0], d[2], d[1]))
+        self.emitted |= holding.keys()
+        self.evidence.update((key, holding[key]) for key in new)
         return new
 
-    def _holding(self) -> set[tuple[str, str, str]]:
+    def _holding(self) -> dict[Key, Evidence]:
         r = self.rules
-        found: set[tuple[str, str, str]] = set()
+        found: dict[Key, Evidence] = {}
         customers_of: dict[str, list[str]] = defaultdict(list)
         for (customer, merchant), n in self.count.items():
             customers_of[merchant].append(customer)
-            if (
-                n >= r.child_min_txns
-                and self.amount[(customer, merchant)] / n < r.child_max_mean_amount
-            ):
-                found.add(("PatId2", customer, merchant))
+            amount = self.amount[(customer, merchant)]
+            if n >= r.child_min_txns and amount / n < r.child_max_mean_amount:
+                found[("PatId2", customer, merchant)] = {
+                    "txn_count": n,
+                    "amount_sum": amount,
+                    "mean_amount": (amount / n).quantize(MEAN_PLACES, ROUND_HALF_UP),
+                }
         for merchant, customers in customers_of.items():
             females, males = len(self.female[merchant]), len(self.male[merchant])
             if females > r.dei_min_female_customers and females < males:
-                found.add(("PatId3", "", merchant))
+                found[("PatId3", "", merchant)] = {
+                    "female_customers": females,
+                    "male_customers": males,
+                    "customers": len(customers),
+                }
             if self.merchant_count[merchant] <= r.upgrade_min_merchant_txns:
                 continue
             count_cut = percentile_cont(
@@ -131,6 +149,13 @@ class Reference:
             weight_cut = percentile_cont(weighted, r.upgrade_weight_percentile)
             for c in customers:
                 w = self.weights.get((c, merchant))
-                if w is not None and self.count[(c, merchant)] >= count_cut and w <= weight_cut:
-                    found.add(("PatId1", c, merchant))
+                n = self.count[(c, merchant)]
+                if w is not None and n >= count_cut and w <= weight_cut:
+                    found[("PatId1", c, merchant)] = {
+                        "txn_count": n,
+                        "count_cut": _exact(count_cut),
+                        "weight": _exact(w),
+                        "weight_cut": _exact(weight_cut),
+                        "merchant_txns": self.merchant_count[merchant],
+                    }
         return found

@@ -123,3 +123,44 @@ def test_a_failure_is_one_clear_line_and_verbose_shows_the_traceback(
 
     verbose = _cli("--verbose", *args, env=env)
     assert verbose.returncode == 1 and "Traceback (most recent call last)" in verbose.stderr
+
+
+def test_report_writes_the_homes_report_and_prints_its_path(
+    fresh_server_databases, spark, tmp_path
+):
+    from txn_assets.lib.checksums import md5_file
+    from txn_assets.lib.rules import DetectionRules
+    from txn_assets.lib.state.engine import apply_chunk, load_weights
+    from txn_assets.lib.state.migrate import migrate
+    from txn_assets_tests.builders import txns, write_chunk, write_importance
+    from txn_assets_tests.report_html import detection_rows, external_references, images
+
+    home = tmp_path / "home"
+    refused = _cli("report", "--home", str(home), env={**os.environ, "DATABASE_URL": ""})
+    assert refused.returncode == 1 and "holds no stream yet" in refused.stderr
+
+    # A stream with CHILD detections in the server's txn database, which `report` then reads.
+    url = database_url_for(fresh_server_databases, "txn")
+    with psycopg.connect(fresh_server_databases, autocommit=True) as admin:
+        admin.execute("CREATE DATABASE txn")
+    migrate(url)
+    with psycopg.connect(url) as conn:
+        importance = write_importance(tmp_path / "imp.csv", [("X", "Y", "1")])
+        load_weights(conn, spark, str(importance), md5_file(importance))
+        for chunk in range(2):
+            rows = [t for c in range(3) for t in txns(f"C{chunk}{c}", "M1", 80, "1.00")]
+            path = write_chunk(tmp_path / f"chunk-{chunk}.csv", rows)
+            apply_chunk(conn, spark, chunk, str(path), md5_file(path), DetectionRules())
+        stored = conn.execute("SELECT count(*) FROM txn.detection").fetchone()[0]
+
+    env = {**os.environ, "DATABASE_URL": fresh_server_databases}
+    written = _cli("report", "--home", str(home), env=env)
+    assert written.returncode == 0, written.stderr[-3000:]
+    report = home.resolve() / "report" / "stream-report.html"
+    assert written.stdout.strip() == f"report: {report}"
+    text = report.read_text(encoding="utf-8")
+    assert len(detection_rows(text)) == stored == 6
+    assert len(images(text)) == 4 and external_references(text) == []
+
+    elsewhere = _cli("report", "--home", str(home), "--out", str(tmp_path / "r.html"), env=env)
+    assert elsewhere.stdout.strip() == f"report: {tmp_path / 'r.html'}"

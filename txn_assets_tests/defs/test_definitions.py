@@ -16,6 +16,7 @@ def test_definitions_load_with_every_job_sensor_and_asset():
         "pattern_state",
         "chunk_detections",
         "detection_files",
+        "stream_report",
     }
     for name in ("mechanism_x_job", "mechanism_y_job", "customer_weights_job", "stream_checks_job"):
         assert defs.resolve_job_def(name).name == name
@@ -52,6 +53,7 @@ def test_lineage_runs_from_the_source_to_the_detection_files():
     assert parents["pattern_state"] == {"staged_chunk", "customer_weights"}
     assert parents["chunk_detections"] == {"pattern_state"}
     assert parents["detection_files"] == {"chunk_detections"}
+    assert parents["stream_report"] == {"chunk_detections", "detection_files"}
 
 
 def test_chunk_assets_share_one_dynamic_partitioning_and_run_ranges_in_one_run():

@@ -103,3 +103,12 @@ def test_final_flush_must_name_the_last_applied_chunk(conn, spark, store, detect
     _emit_child_detections(conn, spark, tmp_path, 1, range(120, 121))
     with pytest.raises(ValueError, match="not the last applied chunk"):
         write_detection_files(conn, store, "detections", through_chunk=0, final=True)
+
+
+@pytest.mark.usefixtures("detections_120")
+def test_files_keep_exactly_the_six_output_columns_while_detections_carry_evidence(conn, store):
+    stored = conn.execute("SELECT count(*) FILTER (WHERE evidence IS NOT NULL) FROM txn.detection")
+    assert stored.fetchone()[0] == 120
+    write_detection_files(conn, store, "detections", through_chunk=0, final=True)
+    for key in store.list_keys("detections"):
+        assert {len(row) for row in _read(store, key)} == {len(DETECTION_HEADER)} == {6}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from decimal import Decimal
+
 import pytest
 
 from txn_assets.lib.checksums import md5_file
@@ -26,6 +29,17 @@ BAD_LINES = {
 }
 # Not rows at all: neither applied nor quarantined.
 BLANK_LINES = (9_999, 50_000)
+EVIDENCE_OF_CHUNK = """
+SELECT pattern_id, customer, merchant, evidence::text FROM txn.detection
+WHERE chunk_index = %(chunk_index)s ORDER BY seq
+"""
+
+
+def _stored_evidence(conn, chunk_index):
+    """Each detection's evidence as stored, numbers read exactly (decimals as Decimal)."""
+    rows = conn.execute(EVIDENCE_OF_CHUNK, {"chunk_index": chunk_index}).fetchall()
+    conn.commit()
+    return {(p, c, m): json.loads(e, parse_float=Decimal) for p, c, m, e in rows}
 
 
 @pytest.mark.slow
@@ -48,6 +62,10 @@ def test_engine_equals_whole_history_recomputation_after_every_chunk(conn, spark
         expected = reference.add_chunk(chunk)
         got = [(d.pattern_id, d.customer, d.merchant) for d in result.detections]
         assert got == expected, f"chunk {index}"
+        # The evidence is what the recomputation finds at the detecting chunk, number for number.
+        assert _stored_evidence(conn, index) == {d: reference.evidence[d] for d in expected}, (
+            f"evidence of chunk {index}"
+        )
         fired |= {d[0] for d in expected}
         quarantined += result.quarantined_rows
         if (

@@ -39,10 +39,13 @@ COPY_QUARANTINE = (
 
 # Only merchants in this chunk can change state, so only they are judged: percentiles, counts
 # and genders of any other merchant are unchanged since the last chunk. Weights are static.
+# Each candidate carries its evidence, the numbers the rule compared (migration 0005): counts are
+# integers, cuts and weights the double precision values compared (jsonb keeps their shortest
+# exact form), amounts numeric; only the mean amount is rounded (6 places), the test is exact.
 DETECT = """
 WITH touched AS (SELECT DISTINCT merchant FROM chunk_pair),
 upgrade_cut AS (
-    SELECT mc.merchant,
+    SELECT mc.merchant, max(m.txn_count) AS merchant_txns,  -- one value: grouping by it slows the plan
            percentile_cont(%(upgrade_count_percentile)s) WITHIN GROUP (ORDER BY mc.txn_count) AS count_cut,
            percentile_cont(%(upgrade_weight_percentile)s) WITHIN GROUP (ORDER BY w.weight)
                FILTER (WHERE w.weight IS NOT NULL) AS weight_cut
@@ -53,23 +56,33 @@ upgrade_cut AS (
     GROUP BY mc.merchant
 ),
 candidate AS (
-    SELECT 'PatId1' AS pattern_id, 'UPGRADE' AS action_type, mc.customer, mc.merchant
+    SELECT 'PatId1' AS pattern_id, 'UPGRADE' AS action_type, mc.customer, mc.merchant,
+           jsonb_build_object('txn_count', mc.txn_count, 'count_cut', u.count_cut,
+                              'weight', w.weight, 'weight_cut', u.weight_cut,
+                              'merchant_txns', u.merchant_txns) AS evidence
     FROM upgrade_cut u
     JOIN txn.merchant_customer mc ON mc.merchant = u.merchant
     JOIN txn.customer_weight w ON w.merchant = mc.merchant AND w.customer = mc.customer
     WHERE mc.txn_count >= u.count_cut AND w.weight <= u.weight_cut
   UNION ALL
-    SELECT 'PatId2', 'CHILD', mc.customer, mc.merchant
+    SELECT 'PatId2', 'CHILD', mc.customer, mc.merchant,
+           jsonb_build_object('txn_count', mc.txn_count, 'amount_sum', mc.amount_sum,
+                              'mean_amount', round(mc.amount_sum / mc.txn_count, 6))
     FROM chunk_pair p
     JOIN txn.merchant_customer mc ON mc.merchant = p.merchant AND mc.customer = p.customer
     WHERE mc.txn_count >= %(child_min_txns)s
       AND mc.amount_sum < %(child_max_mean_amount)s * mc.txn_count  -- mean < cap, exactly
   UNION ALL
-    SELECT 'PatId3', 'DEI-NEEDED', '', mc.merchant
-    FROM touched t JOIN txn.merchant_customer mc ON mc.merchant = t.merchant
-    GROUP BY mc.merchant
-    HAVING count(*) FILTER (WHERE mc.seen_female) > %(dei_min_female_customers)s
-       AND count(*) FILTER (WHERE mc.seen_female) < count(*) FILTER (WHERE mc.seen_male)
+    SELECT 'PatId3', 'DEI-NEEDED', '', g.merchant,
+           jsonb_build_object('female_customers', g.female, 'male_customers', g.male,
+                              'customers', g.customers)
+    FROM (
+        SELECT mc.merchant, count(*) FILTER (WHERE mc.seen_female) AS female,
+               count(*) FILTER (WHERE mc.seen_male) AS male, count(*) AS customers
+        FROM touched t JOIN txn.merchant_customer mc ON mc.merchant = t.merchant
+        GROUP BY mc.merchant
+    ) g
+    WHERE g.female > %(dei_min_female_customers)s AND g.female < g.male
 ),
 fresh AS (
     SELECT c.* FROM candidate c
@@ -78,9 +91,10 @@ fresh AS (
         WHERE d.pattern_id = c.pattern_id AND d.merchant = c.merchant AND d.customer = c.customer
     )
 )
-INSERT INTO txn.detection (seq, chunk_index, pattern_id, action_type, customer, merchant, detected_at)
+INSERT INTO txn.detection
+    (seq, chunk_index, pattern_id, action_type, customer, merchant, detected_at, evidence)
 SELECT %(first_seq)s + row_number() OVER (ORDER BY pattern_id, merchant, customer) - 1,
-       %(chunk_index)s, pattern_id, action_type, customer, merchant, %(detected_at)s
+       %(chunk_index)s, pattern_id, action_type, customer, merchant, %(detected_at)s, evidence
 FROM fresh
 RETURNING seq
 """
