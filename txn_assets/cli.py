@@ -92,6 +92,10 @@ def _run(args: argparse.Namespace) -> int:
         print("checks: all passed" if run_checks() else "checks: see the failures above")
         import dagster as dg
 
+        from txn_assets.defs.report.assets import materialize_stream_report
+
+        print(f"report: {materialize_stream_report()}")
+
         from txn_assets.definitions import defs
 
         with dg.build_resources({"stores": (defs.resources or {})["stores"]}) as built:

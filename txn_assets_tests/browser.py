@@ -71,29 +71,36 @@ class BrowserUI:
 
     def __init__(self, page: Any, base_url: str, screenshots: Path) -> None:
         self.page, self.base_url, self.screenshots = page, base_url, screenshots
+        self._welcomed = False
 
     def open(self, path: str) -> None:
-        """Open a page; the first page of an instance is covered by a 'Join the community' dialog."""
+        """Open a page. A new instance covers its first page with a 'Join the Dagster community'
+        dialog, a moment after loading; a user skips it (the instance remembers)."""
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
         self.page.goto(self.base_url + path)
         self.page.wait_for_load_state("networkidle")
         skip = self.page.get_by_role("button", name="Skip")
-        if skip.count() and skip.first.is_visible():
+        try:
+            skip.first.wait_for(state="visible", timeout=1_000 if self._welcomed else 8_000)
+        except PlaywrightTimeout:
+            pass
+        else:
             skip.first.click()
             skip.first.wait_for(state="hidden")
+        self._welcomed = True
 
     def shot(self, name: str) -> None:
         self.page.screenshot(path=str(self.screenshots / f"{name}.png"))
 
     def asset_graph(self, names: set[str]) -> set[str]:
-        """The global lineage with every group expanded (double-click, as a user does): which of
-        `names` it shows."""
+        """The global lineage, which opens with every group collapsed, after the graph menu's
+        *Expand all groups* (its shortcut ⌥E): which of `names` it shows."""
         self.open("/asset-groups")
-        groups = ("source", "ingestion", "detection", "report")
-        for group in groups:
-            node = self.page.get_by_text(group, exact=True)
-            if node.count() > 1:  # the sidebar's entry, then the graph's collapsed group node
-                node.last.dblclick()
-                self.page.wait_for_timeout(500)
+        self.page.get_by_text("Global asset lineage").first.wait_for()
+        self.page.mouse.click(900, 800)  # focus the graph, as a user's first click does
+        self.page.keyboard.press("Alt+e")
+        self.page.wait_for_timeout(1_000)  # the layout animates into place
         self.shot("asset-graph")
         return {
             name for name in names if self.page.get_by_text(name, exact=True).first.is_visible()
@@ -122,3 +129,20 @@ class BrowserUI:
         text: str = reason.locator("xpath=..").inner_text()
         self.page.get_by_role("button", name="Close").click()
         return text.removeprefix("Skip reason:").strip()
+
+    def materialize(self, asset: str) -> None:
+        """The asset page's Materialize button, as a user launches an unpartitioned asset."""
+        self.open(f"/assets/{asset}")
+        self.page.locator("button").filter(has_text=re.compile(r"^\s*Materialize\s*$")).first.click()
+
+    def report(self, path: Path) -> tuple[int, int, str]:
+        """The report file opened offline: (plots drawn, detection rows shown, page info)."""
+        self.page.goto(path.as_uri())
+        self.page.wait_for_load_state("load")
+        drawn: int = self.page.evaluate(
+            "[...document.images].filter(i => i.complete && i.naturalWidth > 0).length"
+        )
+        shown = self.page.locator("#detections tbody tr:visible").count()
+        info: str = self.page.locator("#page-info").inner_text()
+        self.shot("report")
+        return drawn, shown, info

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 LOCATION = {"repositoryLocationName": "txn_assets", "repositoryName": "__repository__"}
@@ -89,7 +89,9 @@ RUNS = """
 query Runs($filter: RunsFilter) {
   runsOrError(filter: $filter, limit: 200) {
     __typename
-    ... on Runs { results { runId jobName status tags { key value } startTime endTime } }
+    ... on Runs {
+      results { runId jobName status tags { key value } startTime endTime assetSelection { path } }
+    }
   }
 }
 """
@@ -113,6 +115,7 @@ class Run:
     tags: dict[str, str]
     start_time: float | None
     end_time: float | None
+    asset_selection: list[str] = field(default_factory=list)
 
 
 class DagsterUI:
@@ -189,6 +192,7 @@ class DagsterUI:
                 {t["key"]: t["value"] for t in r["tags"]},
                 r["startTime"],
                 r["endTime"],
+                ["/".join(key["path"]) for key in r.get("assetSelection") or []],
             )
             for r in data["results"]
         ]

@@ -52,6 +52,9 @@ def test_run_streams_to_the_end_records_dagster_history_and_resumes(
     assert f"detection files: {tmp_path / 'home' / 'blob' / 'detections'}" in first.stdout
     assert "staged 3/3 | applied 3 | lag 0" in first.stdout
     assert "checks: all passed" in first.stdout
+    assert (
+        f"report: {(tmp_path / 'home').resolve() / 'report' / 'stream-report.html'}" in first.stdout
+    )
     # Dependencies' warnings (Dagster's beta notices, platformdirs') go to the log, not the console.
     assert "Warning:" not in first.stderr, first.stderr[-3000:]
     # Only our own output: no JVM launcher line, no Dagster log lines, no Spark start-up chatter.

@@ -114,8 +114,24 @@ class TestAStreamStartedFromTheUI:
             assert ui.sensor_skip_reason("new_chunk_sensor") == (
                 f"the stream is complete: all {chunks} chunks applied"
             )
-        for name in ("asset-graph", "pattern-state-partitions", "sensor"):
+            ui.materialize("stream_report")
+            dev.ui.wait_for("the report run", lambda: _report_run_status(dev), 180)
+            assert _report_run_status(dev) == "SUCCESS"
+            drawn, shown, page_info = ui.report(dev.home / "report" / "stream-report.html")
+            detections = len(state_snapshot(dev.database_url)["detection"])
+            assert drawn == 4, "every plot renders offline"
+            assert shown == min(50, detections), "the table's first page"
+            assert f"({detections} detections)" in page_info, page_info
+        for name in ("asset-graph", "pattern-state-partitions", "sensor", "report"):
             assert (screenshot_dir(ARTIFACTS) / f"{name}.png").stat().st_size > 10_000, name
+
+
+def _report_run_status(dev: DevStack) -> str | None:
+    finished = {"SUCCESS", "FAILURE", "CANCELED"}
+    for run in dev.ui.runs():
+        if "stream_report" in run.asset_selection and run.status in finished:
+            return run.status
+    return None
 
 
 def _pid_of_run_worker(dev: DevStack, run_id: str) -> int | None:

@@ -15,3 +15,4 @@ STAGED_CHUNK_KINDS = {"csv", store_kind()}
 PATTERN_STATE_KINDS = {"spark", "postgres"}
 DETECTION_KINDS = {"postgres"}
 DETECTION_FILE_KINDS = {"csv", store_kind()}
+REPORT_KINDS = {"postgres", "matplotlib", "html"}

@@ -5,10 +5,9 @@ from pathlib import Path
 
 import dagster as dg
 
+from txn_assets.defs.catalog import OWNERS, REPORT_KINDS
 from txn_assets.lib.report import REPORT_FILE_NAME, read_report, save_report
 from txn_assets.resources.postgres import PostgresResource
-
-REPORT_OWNER = "team:txn-assets"
 
 
 def report_folder_from_env() -> Path:
@@ -32,8 +31,8 @@ class ReportConfig(dg.Config):
 @dg.asset(
     deps=["chunk_detections", "detection_files"],
     group_name="report",
-    owners=[REPORT_OWNER],
-    kinds={"postgres", "matplotlib", "html"},
+    owners=OWNERS,
+    kinds=REPORT_KINDS,
     description="One self-contained HTML file (plots embedded, opens offline): detections per "
     "chunk by pattern, top merchants, latency and rows per chunk, and every detection with its "
     "evidence. Written to TXN_REPORT_DIR, default HOME/report/stream-report.html.",
