@@ -133,7 +133,9 @@ class BrowserUI:
     def materialize(self, asset: str) -> None:
         """The asset page's Materialize button, as a user launches an unpartitioned asset."""
         self.open(f"/assets/{asset}")
-        self.page.locator("button").filter(has_text=re.compile(r"^\s*Materialize\s*$")).first.click()
+        self.page.locator("button").filter(
+            has_text=re.compile(r"^\s*Materialize\s*$")
+        ).first.click()
 
     def report(self, path: Path) -> tuple[int, int, str]:
         """The report file opened offline: (plots drawn, detection rows shown, page info)."""

@@ -24,10 +24,10 @@ from typing import Any
 
 import psycopg
 
+from txn_assets.dagster_ui import DagsterUI
 from txn_assets.lib.generate import GeneratedFiles
 from txn_assets.lib.services.ports import free_port
 from txn_assets.stack import PROJECT_ROOT, home_database_url
-from txn_assets_tests.dagster_ui import DagsterUI
 
 # Scaled to a 12,000-row stream in 1,000-row chunks, so that every pattern fires.
 E2E_RULES = {

@@ -13,11 +13,14 @@ from typing import Any
 import psutil
 
 from txn_assets.bench.baseline import BaselineRun, recompute_all
+from txn_assets.bench.sensor_path import run_sensor_path
 from txn_assets.bench.stream_runs import PathRun, run_path, time_noop_rerun
 from txn_assets.lib import settings
 from txn_assets.lib.generate import FULL_ROWS, generate
 
-PATHS = {"run-1s": 1.0, "run-0s": 0.0}
+# `txn-assets run` at one chunk per second and at full speed; the daemon's sensor path of
+# `txn-assets dev` (Spark Connect, a run process per Y run) at one chunk per second.
+PATHS = {"run-1s": 1.0, "run-0s": 0.0, "sensor-1s": 1.0}
 
 
 def _slope(values: list[float]) -> tuple[float, float]:
@@ -62,6 +65,13 @@ def _table(paths: list[dict[str, Any]], baselines: dict[str, dict[str, Any]]) ->
             f"{stage.get('spark', 0):>5.2f}s {stage.get('merge_detect', 0):>5.2f}s "
             f"{p['first3_chunk_cost_s']:>5.2f}s {p['last3_chunk_cost_s']:>5.2f}s {p['peak_rss_mib']:>8,}"
         )
+    for p in paths:
+        if "runs" in p:
+            r = p["runs"]
+            lines.append(
+                f"{p['path']}: weights run {r['weights_run_s']}s, {r['y_runs']} Y runs, "
+                f"median Y run {r['y_run_median_s']}s (run start to end, as the Runs page shows)"
+            )
     for scale, b in baselines.items():
         crossover = (
             f", incremental wins after chunk {b['crossover_chunk']} ({b['crossover_rows']:,} rows)"
@@ -91,16 +101,26 @@ def main() -> None:
     transactions = home / "source-1x" / "transactions.csv"
     importance = home / "source-1x" / "CustomerImportance.csv"
     runs: list[PathRun] = []
+    sensor_runs: dict[str, Any] = {}
     for name in [p for p in args.paths.split(",") if p]:
         run_home = home / "runs" / name
         shutil.rmtree(run_home, ignore_errors=True)  # each run starts a fresh stream
         print(f"running {name} ...", flush=True)
-        runs.append(run_path(name, run_home, transactions, importance, PATHS[name]))
+        if name.startswith("sensor"):
+            sensor, sensor_runs = run_sensor_path(run_home, transactions, importance, PATHS[name])
+            sensor.name = name
+            runs.append(sensor)
+        else:
+            runs.append(run_path(name, run_home, transactions, importance, PATHS[name]))
     paths = [r.summary() for r in runs]
+    for path in paths:
+        if path["path"].startswith("sensor"):
+            path["runs"] = sensor_runs
     noop: dict[str, Any] = {}
-    if runs:
+    run_paths = [r for r in runs if not r.name.startswith("sensor")]
+    if run_paths:
         print("rerunning 20 applied partitions ...", flush=True)
-        seconds = time_noop_rerun(home / "runs" / runs[-1].name, transactions, importance, 20)
+        seconds = time_noop_rerun(home / "runs" / run_paths[-1].name, transactions, importance, 20)
         noop = {"partitions": 20, "seconds": round(seconds, 2)}
     fastest = next((p for p in paths if p["path"] == "run-0s"), paths[0] if paths else None)
     incremental = fastest["last3_chunk_cost_s"] if fastest else None

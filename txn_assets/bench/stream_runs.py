@@ -76,7 +76,8 @@ class PathRun:
         }
 
 
-def _tree_rss(root: psutil.Process) -> float:
+def tree_rss(root: psutil.Process) -> float:
+    """MiB resident in a process and all its descendants now."""
     total = 0
     for process in (root, *root.children(recursive=True)):
         with contextlib.suppress(psutil.Error):
@@ -84,8 +85,9 @@ def _tree_rss(root: psutil.Process) -> float:
     return total / 2**20
 
 
-def _timeline(home: Path, started_at: datetime) -> tuple[float, list[ChunkTiming]]:
-    """Start-up (command start to weights loaded) and each chunk's timing, from the ledger."""
+def timeline(home: Path, started_at: datetime) -> tuple[float, list[ChunkTiming]]:
+    """Start-up (command start to weights loaded) and each chunk's timing, from the ledger of a
+    home whose command has stopped (its embedded PostgreSQL is started to read it)."""
     server = start_postgres(home / "postgres")
     try:
         with psycopg.connect(server.url("txn")) as conn:
@@ -114,12 +116,12 @@ def run_path(
         child = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
         watched = psutil.Process(child.pid)
         while child.poll() is None:
-            peak = max(peak, _tree_rss(watched))
+            peak = max(peak, tree_rss(watched))
             time.sleep(0.25)
     wall = time.monotonic() - started
     if child.returncode != 0:
         raise RuntimeError(f"{name}: `{' '.join(command)}` failed; see {log}")
-    startup, chunks = _timeline(home, started_at)
+    startup, chunks = timeline(home, started_at)
     return PathRun(name, command[2:], wall, startup, peak, chunks)
 
 

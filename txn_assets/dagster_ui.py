@@ -1,7 +1,7 @@
 """A small client of the Dagster webserver's GraphQL API: what the UI's buttons call.
 
-Tests drive `txn-assets dev` through it the way a user drives the UI (switch the sensor on,
-launch a job, launch a backfill, terminate a run) and read runs and sensor ticks back.
+Tests and the benchmark drive `txn-assets dev` through it the way a user drives the UI (switch
+the sensor on, launch a job, launch a backfill, terminate a run) and read runs and ticks back.
 """
 
 from __future__ import annotations
