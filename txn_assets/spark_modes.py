@@ -22,17 +22,26 @@ from txn_assets.stack import LocalStack
 SPARK_MODES = ("local", "connect", "cluster")
 
 
-def _stop_classic_session() -> None:
-    """This process's classic session, if any, leaves the cluster before the cluster stops."""
+def _stop_this_process_session() -> None:
+    """This process's session, if any, leaves before the Spark it talks to stops.
+
+    A classic driver would log the lost cluster; a Spark Connect client left open retries its
+    exit-time cleanup against the stopped server for minutes before the process can exit.
+    """
     import sys
 
-    if "pyspark" not in sys.modules:
-        return
-    from pyspark import SparkContext
+    if "pyspark.sql.connect.session" in sys.modules:
+        from pyspark.sql.connect.session import SparkSession as ConnectSession
 
-    active = SparkContext._active_spark_context
-    if active is not None:
-        active.stop()
+        connected = ConnectSession._get_default_session()
+        if connected is not None:
+            connected.stop()
+    if "pyspark" in sys.modules:
+        from pyspark import SparkContext
+
+        active = SparkContext._active_spark_context
+        if active is not None:
+            active.stop()
 
 
 @contextmanager
@@ -58,7 +67,6 @@ def spark_for(mode: str, stack: LocalStack, via_connect: bool) -> Iterator[None]
             connect_master = cluster.url
             if not via_connect:
                 os.environ["TXN_SPARK_MASTER"] = cluster.url
-                started.callback(_stop_classic_session)
         if mode == "connect" or (mode == "cluster" and via_connect):
             from txn_assets.lib.services.spark_connect import start_spark_connect
 
@@ -68,4 +76,6 @@ def spark_for(mode: str, stack: LocalStack, via_connect: bool) -> Iterator[None]
             )
             started.callback(server.stop)
             os.environ["TXN_SPARK_REMOTE"] = server.remote
+        if mode != "local":
+            started.callback(_stop_this_process_session)  # first: before what it talks to
         yield
