@@ -82,8 +82,16 @@ def _daemon_env(log_file: Path) -> dict[str, str]:
         # Spark binds its web UIs (and executors' block managers) to SPARK_LOCAL_IP.
         "SPARK_LOCAL_IP": "127.0.0.1",
         "SPARK_DAEMON_MEMORY": DAEMON_MEMORY,
+        # The daemons only schedule: the quick compiler and one GC thread spare the executors'
+        # CPU (on two cores, the JIT threads of three JVMs starting at once are what is slow).
         "SPARK_DAEMON_JAVA_OPTS": " ".join(
-            o for o in (log4j_options(str(log_file)), spark_cds.jvm_options()) if o
+            o
+            for o in (
+                log4j_options(str(log_file)),
+                spark_cds.jvm_options(),
+                "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+            )
+            if o
         ),
         # Python work on executors (if any) uses this environment's interpreter and packages.
         "PYSPARK_PYTHON": sys.executable,
