@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-stamp
 HOME_DIR ?= .state
 
-.PHONY: setup run dev test lint format bench clean
+.PHONY: setup run dev test lint format bench bench-scaling clean
 
 setup: $(STAMP)
 
@@ -43,6 +43,11 @@ test: lint
 
 bench: setup
 	$(BIN)/python -m txn_assets.bench --home $(HOME_DIR)/bench
+
+# Throughput, per-chunk cost and memory for chunk sizes 10k/50k/100k on local[1], local[2] and
+# the two-worker standalone cluster (nine full streams: ~15 min).
+bench-scaling: setup
+	$(BIN)/python -m txn_assets.bench.scaling --home $(HOME_DIR)/bench
 
 clean:
 	rm -rf $(VENV) node_modules $(HOME_DIR)
