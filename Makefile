@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-stamp
 HOME_DIR ?= .state
 
-.PHONY: setup run dev test lint format bench screenshots clean
+.PHONY: setup run dev test lint format bench bench-scaling screenshots clean
 
 setup: $(STAMP)
 
@@ -46,8 +46,13 @@ bench: setup
 
 # The README's screenshots, taken by the browser test of a real `txn-assets dev` (needs chromium).
 screenshots: setup
-	TXN_SCREENSHOT_DIR=$(CURDIR)/docs/screenshots TXN_REQUIRE_BROWSER=1 $(BIN)/python -m pytest \
+	TXN_SCREENSHOT_DIR=$(CURDIR)/docs/screenshots TXN_REQUIRE_SYSTEM_PACKAGES=1 $(BIN)/python -m pytest \
 		-p no:cacheprovider txn_assets_tests/test_dagster_dev.py -k TestAStreamStartedFromTheUI
+
+# Throughput, per-chunk cost and memory for chunk sizes 10k/50k/100k on local[1], local[2] and
+# the two-worker standalone cluster (nine full streams: ~15 min).
+bench-scaling: setup
+	$(BIN)/python -m txn_assets.bench.scaling --home $(HOME_DIR)/bench
 
 clean:
 	rm -rf $(VENV) node_modules $(HOME_DIR)

@@ -65,12 +65,19 @@ def _progress(database_url: str, started: float):  # type: ignore[no-untyped-def
 
 def _run(args: argparse.Namespace) -> int:
     from txn_assets.runner import run_checks, run_stream, warm_spark_early
+    from txn_assets.spark_modes import spark_for
     from txn_assets.stack import local_stack
 
     started = time.monotonic()
-    # The JVM starts while PostgreSQL does, once the home is ours.
-    warm_up = partial(warm_spark_early, Path(args.home))
-    with local_stack(_settings(args), "run", once_locked=warm_up) as stack:
+    # In process, the JVM starts while PostgreSQL does, once the home is ours; a cluster's
+    # driver starts once the cluster is up.
+    warm_up = partial(warm_spark_early, Path(args.home)) if args.spark == "local" else None
+    with (
+        local_stack(_settings(args), "run", once_locked=warm_up) as stack,
+        spark_for(args.spark, stack, via_connect=False),
+    ):
+        if args.spark != "local":
+            warm_spark_early(stack.home)
         env = stack.env
         display, show = _progress(env["TXN_DATABASE_URL"], started)
         try:
@@ -176,15 +183,13 @@ def _produce(args: argparse.Namespace) -> int:
 
 
 def _dev(args: argparse.Namespace) -> int:
-    from txn_assets.lib.services.spark_connect import start_spark_connect
+    from txn_assets.spark_modes import spark_for
     from txn_assets.stack import PROJECT_ROOT, dagster_dev_command, local_stack
 
-    with local_stack(_settings(args), "dev") as stack:
-        spark = None
-        if not args.classic_spark:
-            print("starting Spark Connect on loopback ...", flush=True)
-            spark = start_spark_connect(stack.home / "spark", supervisor=stack.supervisor)
-            os.environ["TXN_SPARK_REMOTE"] = spark.remote
+    with (
+        local_stack(_settings(args), "dev") as stack,
+        spark_for(args.spark, stack, via_connect=True),
+    ):
         log = stack.home / "logs" / "dagster-dev.log"
         print(
             f"Dagster UI: http://127.0.0.1:{args.port}  (DAGSTER_HOME={stack.env['DAGSTER_HOME']}; "
@@ -199,8 +204,6 @@ def _dev(args: argparse.Namespace) -> int:
             return 0
         finally:
             stack.supervisor.stop(process)
-            if spark:
-                spark.stop()
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
@@ -231,6 +234,17 @@ def _add_stack_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_spark_option(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument(
+        "--spark",
+        choices=["local", "connect", "cluster"],
+        default=default,
+        help="local: the environment's Spark (default classic local[2] in each process); "
+        "connect: a Spark Connect server on loopback; cluster: a standalone Spark cluster "
+        f"(1 master, 2 workers) on loopback (default {default})",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     parser = argparse.ArgumentParser(prog="txn-assets", description=__doc__)
@@ -257,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=settings.PRODUCER_INTERVAL_SECONDS,
         help="seconds between chunks (0: as fast as possible)",
     )
+    _add_spark_option(run, default="local")
     run.set_defaults(func=_run)
 
     dev = sub.add_parser(
@@ -264,10 +279,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_stack_options(dev)
     dev.add_argument("--port", type=int, default=3000)
+    _add_spark_option(dev, default="connect")
     dev.add_argument(
         "--classic-spark",
-        action="store_true",
-        help="no Spark Connect: each run starts its own Spark",
+        dest="spark",
+        action="store_const",
+        const="local",
+        help="= --spark local: no Spark Connect, each run starts its own Spark",
     )
     dev.set_defaults(func=_dev)
 

@@ -1,8 +1,7 @@
 """Headless Chromium (Debian's `chromium` package) driven by Playwright, for the UI tests.
 
 Nothing downloads a browser build: Playwright only drives the system's Chromium. Without it the
-UI tests are skipped with the package to install; in CI (`TXN_REQUIRE_BROWSER=1`, set by
-`.ci/run`, which installs the package) a missing browser fails the build instead.
+UI tests are skipped with the package to install, or fail in CI (see system_packages).
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
+from txn_assets_tests.system_packages import missing_system_package
 
 # What the machine's closed network needs: no background connections, no sandbox as root.
 CHROMIUM_ARGS = [
@@ -35,10 +34,7 @@ def chromium_executable() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found:
         return found
-    message = "no Chromium: install Debian's `chromium` package (apt-get install chromium)"
-    if os.environ.get("TXN_REQUIRE_BROWSER") == "1":
-        pytest.fail(message)
-    pytest.skip(message)
+    missing_system_package("chromium", "no Chromium for the browser test")
 
 
 def screenshot_dir(default: Path) -> Path:

@@ -8,10 +8,12 @@ chunk's timeline from the state database it left behind.
 from __future__ import annotations
 
 import contextlib
+import os
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -99,13 +101,19 @@ def timeline(home: Path, started_at: datetime) -> tuple[float, list[ChunkTiming]
 
 
 def run_path(
-    name: str, home: Path, transactions: Path, importance: Path, interval: float
+    name: str,
+    home: Path,
+    transactions: Path,
+    importance: Path,
+    interval: float,
+    extra_args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
 ) -> PathRun:
-    """Run `txn-assets run` on a fresh home and measure it."""
+    """Run `txn-assets run` on a fresh home and measure it (`extra_args`, `env`: its options)."""
     command = [
         sys.executable, "-m", "txn_assets.cli", "run", "--home", str(home),
         "--transactions", str(transactions), "--importance", str(importance),
-        "--interval", str(interval),
+        "--interval", str(interval), *extra_args,
     ]  # fmt: skip
     log = home.parent / f"{name}.log"
     home.mkdir(parents=True, exist_ok=True)
@@ -113,7 +121,9 @@ def run_path(
     started = time.monotonic()
     peak = 0.0
     with log.open("wb") as out:
-        child = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        child = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+        )
         watched = psutil.Process(child.pid)
         while child.poll() is None:
             peak = max(peak, tree_rss(watched))

@@ -1,4 +1,4 @@
-"""The Spark settings of this project: classic local, Spark Connect (local server or Databricks).
+"""The Spark settings of this project: classic (local or a standalone cluster), Spark Connect.
 
 `spark_config` is what dagster-pyspark's resource takes; `build_spark_session` builds the same
 session for code outside Dagster (benchmarks, engine tests). The settings for `spark.remote`
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import tempfile
 from importlib import resources
 from pathlib import Path
@@ -48,6 +49,22 @@ def driver_java_options(log_file: str, extra: str = "") -> str:
     return " ".join(o for o in (log4j_options(log_file), spark_cds.jvm_options(), extra) if o)
 
 
+def cluster_config(master: str, log_file: str) -> dict[str, str]:
+    """Settings a driver on a standalone cluster (`spark://…`) adds: its executors are other JVMs.
+
+    They use this environment's Python (the workers may have another on their PATH), log to the
+    same file instead of the console, and map the class archive when it fits their class path.
+    """
+    if not master.startswith("spark://"):
+        return {}
+    return {
+        "spark.pyspark.python": sys.executable,
+        "spark.executor.cores": "1",
+        "spark.executor.memory": "1g",
+        "spark.executor.extraJavaOptions": driver_java_options(log_file),
+    }
+
+
 def spark_config(
     remote: str = "",
     master: str = settings.SPARK_MASTER,
@@ -63,6 +80,7 @@ def spark_config(
         "spark.master": master,
         **_LOCAL_CONF,
         **SQL_CONF,
+        **cluster_config(master, log_file),
         "spark.driver.extraJavaOptions": driver_java_options(log_file, java_options),
     }
 

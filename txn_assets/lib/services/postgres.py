@@ -40,6 +40,13 @@ def _run_as() -> str | None:
     return _SERVICE_USER
 
 
+def give_to_server(path: Path) -> None:
+    """A file the server must own (e.g. its TLS key): handed to the user it runs as, if not us."""
+    user = _run_as()
+    if user:
+        shutil.chown(path, user=user)
+
+
 def _make_reachable(path: Path, user: str) -> None:
     """The service user must own the data folder and traverse every folder above it."""
     shutil.chown(path, user=user)
@@ -60,9 +67,11 @@ class PostgresServer:
         return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
 
 
-def _pg(args: list[str], user: str | None, timeout: float = 60) -> None:
+def _pg(
+    args: list[str], user: str | None, timeout: float = 60, bin_dir: Path | None = None
+) -> None:
     subprocess.run(
-        [str(_bin_dir() / args[0]), *args[1:]],
+        [str((bin_dir or _bin_dir()) / args[0]), *args[1:]],
         check=True,
         user=user,
         stdout=subprocess.DEVNULL,
@@ -101,8 +110,12 @@ def running_server(data_dir: Path) -> PostgresServer | None:
     return None if port is None else PostgresServer(data_dir.resolve(), port)
 
 
-def start_postgres(data_dir: Path) -> PostgresServer:
-    """Start (initialising on first use) or reuse the server of data_dir; returns when ready."""
+def start_postgres(data_dir: Path, bin_dir: Path | None = None) -> PostgresServer:
+    """Start (initialising on first use) or reuse the server of data_dir; returns when ready.
+
+    `bin_dir`: another installation's binaries (e.g. a distribution's, built with TLS, which
+    the wheel's are not); default the pgserver wheel's.
+    """
     data_dir = data_dir.resolve()
     user = _run_as()
     port = _running_port(data_dir)
@@ -129,6 +142,7 @@ def start_postgres(data_dir: Path) -> PostgresServer:
                 "--no-sync",
             ],
             user,
+            bin_dir=bin_dir,
         )
     port = free_port()
     options = f"-h 127.0.0.1 -p {port} -k {data_dir} -c fsync=on -c max_connections=200"
@@ -149,6 +163,7 @@ def start_postgres(data_dir: Path) -> PostgresServer:
             ],
             user,
             timeout=90,
+            bin_dir=bin_dir,
         )
     except subprocess.CalledProcessError as err:
         log = (data_dir / "server.log").read_text(errors="replace")[-2000:]
@@ -156,17 +171,19 @@ def start_postgres(data_dir: Path) -> PostgresServer:
     return PostgresServer(data_dir, port)
 
 
-def pg_ctl(data_dir: Path, *args: str, timeout: float = 90) -> None:
+def pg_ctl(data_dir: Path, *args: str, timeout: float = 90, bin_dir: Path | None = None) -> None:
     """Run pg_ctl on data_dir as the server's user (e.g. `restart -m immediate`)."""
-    _pg(["pg_ctl", "-D", str(data_dir.resolve()), "-w", *args], _run_as(), timeout=timeout)
+    command = ["pg_ctl", "-D", str(data_dir.resolve()), "-w", *args]
+    _pg(command, _run_as(), timeout=timeout, bin_dir=bin_dir)
 
 
-def stop_postgres(data_dir: Path) -> None:
+def stop_postgres(data_dir: Path, bin_dir: Path | None = None) -> None:
     """Stop the server of data_dir if one runs (fast shutdown: in-flight transactions roll back)."""
     data_dir = data_dir.resolve()
     if _running_port(data_dir) is None:
         return
-    _pg(["pg_ctl", "-D", str(data_dir), "-w", "-m", "fast", "stop"], _run_as(), timeout=60)
+    command = ["pg_ctl", "-D", str(data_dir), "-w", "-m", "fast", "stop"]
+    _pg(command, _run_as(), timeout=60, bin_dir=bin_dir)
     deadline = time.monotonic() + 10
     while _running_port(data_dir) is not None and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -10,7 +10,7 @@ from pathlib import Path
 from txn_assets.lib import settings
 from txn_assets.lib.services.ports import free_port, wait_for_port
 from txn_assets.lib.services.processes import UNSUPERVISED, Supervisor
-from txn_assets.lib.spark_session import SQL_CONF, driver_java_options
+from txn_assets.lib.spark_session import SQL_CONF, cluster_config, driver_java_options
 
 
 @dataclass
@@ -36,12 +36,17 @@ def start_spark_connect(
     master: str = settings.SPARK_MASTER,
     supervisor: Supervisor = UNSUPERVISED,
 ) -> SparkConnectServer:
-    """Start the server that ships in the pyspark wheel, bound to loopback; returns when it listens."""
+    """Start the server that ships in the pyspark wheel, bound to loopback; returns when it listens.
+
+    `master` may be a standalone cluster's `spark://…` URL: the server is then its driver.
+    """
     import pyspark
 
     spark_home = Path(pyspark.__file__).parent
     port = port or free_port()
     log_dir.mkdir(parents=True, exist_ok=True)
+    log_file = str(log_dir / "spark.log")
+    conf = {**SQL_CONF, **cluster_config(master, log_file)}
     command = [
         str(spark_home / "bin" / "spark-submit"),
         "--class",
@@ -58,9 +63,9 @@ def start_spark_connect(
         "spark.driver.host=127.0.0.1",
         "--conf",
         "spark.driver.bindAddress=127.0.0.1",
-        *(arg for key, value in SQL_CONF.items() for arg in ("--conf", f"{key}={value}")),
+        *(arg for key, value in conf.items() for arg in ("--conf", f"{key}={value}")),
         "--conf",
-        f"spark.driver.extraJavaOptions={driver_java_options(str(log_dir / 'spark.log'))}",
+        f"spark.driver.extraJavaOptions={driver_java_options(log_file)}",
         "spark-internal",
     ]
     env = {**os.environ, "SPARK_HOME": str(spark_home), "SPARK_LOCAL_IP": "127.0.0.1"}

@@ -1,0 +1,81 @@
+"""Which Spark a local command talks to (`--spark local|connect|cluster`), started and stopped here.
+
+Every mode ends in the same two settings the Spark resource reads (`TXN_SPARK_REMOTE`,
+`TXN_SPARK_MASTER`), so Dagster runs and `txn-assets run` use one code path whatever the engine:
+
+- `local`: nothing started; the environment's settings (default: classic `local[2]` in process);
+- `connect`: a Spark Connect server on loopback, in local mode (`TXN_SPARK_REMOTE`);
+- `cluster`: a standalone cluster (one master, two one-core workers) on loopback; `run` drives it
+  from its in-process classic session (`TXN_SPARK_MASTER=spark://…`), `dev` through a Spark
+  Connect server that is the cluster's driver.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+
+from txn_assets.lib import settings
+from txn_assets.stack import LocalStack
+
+SPARK_MODES = ("local", "connect", "cluster")
+
+
+def _stop_this_process_session() -> None:
+    """This process's session, if any, leaves before the Spark it talks to stops.
+
+    A classic driver would log the lost cluster; a Spark Connect client left open retries its
+    exit-time cleanup against the stopped server for minutes before the process can exit.
+    """
+    import sys
+
+    if "pyspark.sql.connect.session" in sys.modules:
+        from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+        connected = ConnectSession._get_default_session()
+        if connected is not None:
+            connected.stop()
+    if "pyspark" in sys.modules:
+        from pyspark import SparkContext
+
+        active = SparkContext._active_spark_context
+        if active is not None:
+            active.stop()
+
+
+@contextmanager
+def spark_for(mode: str, stack: LocalStack, via_connect: bool) -> Iterator[None]:
+    """Start the Spark `mode` needs under the stack's supervisor and export its settings.
+
+    `via_connect`: drive a cluster through a Spark Connect server (`dev`: many short run
+    processes) rather than this process's classic session (`run`: one long-lived driver).
+    """
+    if mode not in SPARK_MODES:
+        raise ValueError(f"--spark {mode!r}: use one of {', '.join(SPARK_MODES)}")
+    with ExitStack() as started:
+        connect_master = settings.SPARK_MASTER  # a Connect server alone: local mode in its JVM
+        if mode == "cluster":
+            from txn_assets.lib.services.spark_cluster import WORKERS, start_spark_cluster
+
+            print(
+                f"starting a Spark cluster (1 master, {WORKERS} workers) on loopback ...",
+                flush=True,
+            )
+            cluster = start_spark_cluster(stack.home / "spark-cluster", supervisor=stack.supervisor)
+            started.callback(cluster.stop)
+            connect_master = cluster.url
+            if not via_connect:
+                os.environ["TXN_SPARK_MASTER"] = cluster.url
+        if mode == "connect" or (mode == "cluster" and via_connect):
+            from txn_assets.lib.services.spark_connect import start_spark_connect
+
+            print("starting Spark Connect on loopback ...", flush=True)
+            server = start_spark_connect(
+                stack.home / "spark", master=connect_master, supervisor=stack.supervisor
+            )
+            started.callback(server.stop)
+            os.environ["TXN_SPARK_REMOTE"] = server.remote
+        if mode != "local":
+            started.callback(_stop_this_process_session)  # first: before what it talks to
+        yield
