@@ -14,7 +14,7 @@ from txn_assets.defs.detection.jobs import mechanism_y_job
 from txn_assets.defs.detection.sensors import new_chunk_sensor
 from txn_assets.defs.ingestion.assets import staged_chunk
 from txn_assets.defs.ingestion.jobs import mechanism_x_job
-from txn_assets.defs.report.assets import stream_report
+from txn_assets.defs.report.assets import stream_report, stream_report_job
 from txn_assets.defs.resources import resources_from_env
 from txn_assets.defs.source.assets import (
     customer_weights,
@@ -42,6 +42,7 @@ defs = dg.Definitions(
         customer_weights_job,
         stream_checks_job,
         chunk_check_job,
+        stream_report_job,
     ],
     sensors=[new_chunk_sensor],
     schedules=[stream_checks_schedule],

@@ -153,3 +153,29 @@ def fresh_server_databases(postgres_admin_url):
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
     yield postgres_admin_url
+
+
+@pytest.fixture(scope="session")
+def e2e_files(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The end-to-end tests' stream: 12,000 rows in 1,000-row chunks (every pattern fires
+    under the scaled rules of devstack.E2E_RULES)."""
+    from txn_assets.lib.generate import generate
+
+    return generate(tmp_path_factory.mktemp("e2e") / "source", rows=12_000, seed=17)
+
+
+@pytest.fixture(scope="session")
+def e2e_reference_home(e2e_files: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The home of an undisturbed `txn-assets run` of that stream (classic local Spark, its own
+    embedded PostgreSQL): the reference every other path (dev, faults, engines) must equal."""
+    from txn_assets_tests.devstack import cli, source_args, stream_env
+
+    home = tmp_path_factory.mktemp("reference") / "home"
+    given = ("DATABASE_URL", "TXN_SPARK_REMOTE", "TXN_SPARK_MASTER")
+    env = {k: v for k, v in os.environ.items() if k not in given}
+    done = cli(
+        "run", "--home", str(home), "--interval", "0", *source_args(e2e_files),
+        env={**env, **stream_env()},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    return home

@@ -91,6 +91,7 @@ def test_run_streams_to_the_end_records_dagster_history_and_resumes(
         "customer_weights_job",
         "mechanism_y_job",
         "stream_checks_job",
+        "stream_report_job",
     }
 
     again = _cli(*args, env=env)

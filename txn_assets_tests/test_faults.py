@@ -20,19 +20,16 @@ import psutil
 import psycopg
 import pytest
 
-from txn_assets.lib.generate import generate
 from txn_assets.lib.services.postgres import pg_ctl
 from txn_assets.stack import PROJECT_ROOT, home_database_url
 from txn_assets_tests.devstack import cli, detection_rows, dev_stack, source_args, stream_env
 
 pytestmark = pytest.mark.slow
 
-CHUNKS = 8
-
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory):
-    return generate(tmp_path_factory.mktemp("faults") / "source", rows=CHUNKS * 1_000, seed=29)
+def files(e2e_files):
+    return e2e_files
 
 
 def _env() -> dict[str, str]:
@@ -41,12 +38,9 @@ def _env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def expected(files, tmp_path_factory):
+def expected(e2e_reference_home):
     """The undisturbed run's detections."""
-    home = tmp_path_factory.mktemp("undisturbed") / "home"
-    done = cli("run", "--home", str(home), "--interval", "0", *source_args(files), env=_env())
-    assert done.returncode == 0, done.stderr[-3000:]
-    rows = detection_rows(home / "blob")
+    rows = detection_rows(e2e_reference_home / "blob")
     assert len(rows) > 20, "the data must produce detections"
     return rows
 

@@ -18,7 +18,8 @@ def test_definitions_load_with_every_job_sensor_and_asset():
         "detection_files",
         "stream_report",
     }
-    for name in ("mechanism_x_job", "mechanism_y_job", "customer_weights_job", "stream_checks_job"):
+    jobs = ("mechanism_x_job", "mechanism_y_job", "customer_weights_job", "stream_checks_job")
+    for name in (*jobs, "stream_report_job"):
         assert defs.resolve_job_def(name).name == name
     sensor = defs.resolve_sensor_def("new_chunk_sensor")
     assert {target.job_name for target in sensor.targets} == {

@@ -59,20 +59,25 @@ def stream_report(config: ReportConfig, postgres: PostgresResource) -> dg.Materi
     return dg.MaterializeResult(metadata=metadata)
 
 
+stream_report_job = dg.define_asset_job(
+    "stream_report_job",
+    selection=[stream_report],
+    description="Write the stream report (txn-assets run runs it at its end).",
+)
+
+
 def materialize_stream_report(instance: dg.DagsterInstance | None = None) -> Path:
     """Materialise `stream_report` with this environment's settings, recorded in the instance
-    like any run (what `txn-assets run` calls at its end); the report's path."""
+    as a run of `stream_report_job` (what `txn-assets run` calls at its end); the report's path."""
     from txn_assets.definitions import defs
 
     config = ReportConfig()
-    result = dg.materialize(
-        [stream_report],
+    result = defs.resolve_job_def(stream_report_job.name).execute_in_process(
         instance=instance or dg.DagsterInstance.get(),
-        resources={"postgres": (defs.resources or {})["postgres"]},
         run_config={
             "ops": {"stream_report": {"config": config.model_dump()}},
             "loggers": {"console": {"config": {"log_level": "WARNING"}}},
         },
     )
-    assert result.success  # materialize raises on failure
+    assert result.success  # execute_in_process raises on failure
     return config.path()
