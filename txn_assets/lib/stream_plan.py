@@ -101,10 +101,22 @@ def decide(
             "this stream loaded its weights: the stream refuses to judge chunks with two "
             "versions. Restore the file, or start a new stream on a fresh state database."
         )
-    uncovered = [i for i in status.pending if not any(span.covers(i) for span in in_flight)]
+    if in_flight:
+        # One Y run at a time: chunks staged meanwhile wait for the next run, which takes them
+        # all. A run's cost is mostly fixed (a process, imports, a Spark session), so runs of a
+        # few chunks queued behind each other would fall further behind at 1 chunk/s.
+        spans = ", ".join(_keys(range(span.first, span.last + 1)) for span in in_flight)
+        waiting = [i for i in status.pending if not any(span.covers(i) for span in in_flight)]
+        return Decision(
+            reason=f"a Mechanism Y run is in flight (chunks {spans})"
+            + (
+                f"; chunks {_keys(range(waiting[0], waiting[-1] + 1))} wait for the next run"
+                if waiting
+                else ""
+            )
+        )
+    uncovered = list(status.pending)
     if not uncovered:
-        if status.pending:
-            return Decision(reason=f"chunks {_keys(status.pending)} are in runs in flight")
         if status.finished:
             return Decision(reason=f"the stream is complete: all {status.applied} chunks applied")
         return Decision(reason=f"no staged chunk is waiting ({status.applied} applied)")

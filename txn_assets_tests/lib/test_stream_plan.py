@@ -52,11 +52,17 @@ def test_every_pending_chunk_is_requested_as_one_range():
     assert _decide(_status(staged=7, applied=2)).chunks == range(2, 7)
 
 
-def test_chunks_in_runs_in_flight_are_left_to_them():
+def test_while_a_y_run_is_in_flight_the_chunks_staged_since_wait_for_the_next_one():
     decision = _decide(_status(staged=7, applied=2), in_flight=[RunSpan(2, 4)])
-    assert decision.chunks == range(5, 7)
-    everything = _decide(_status(staged=7, applied=2), in_flight=[RunSpan(2, 6)])
-    assert everything.chunks is None and "000002..000006 are in runs in flight" in everything.reason
+    assert decision.chunks is None
+    assert decision.reason == (
+        "a Mechanism Y run is in flight (chunks 000002..000004); "
+        "chunks 000005..000006 wait for the next run"
+    )
+    covered = _decide(_status(staged=7, applied=2), in_flight=[RunSpan(2, 6)])
+    assert covered.chunks is None and covered.reason.endswith("(chunks 000002..000006)")
+    # Once it has finished, the next run takes every chunk that waited, as one range.
+    assert _decide(_status(staged=9, applied=5)).chunks == range(5, 9)
 
 
 def test_a_failed_runs_chunks_are_requested_again():

@@ -62,17 +62,20 @@ def test_nothing_staged_is_a_skip_that_says_so(instance, resources):
     assert "no staged chunk is waiting" in result.skip_message
 
 
-def test_chunks_of_runs_in_flight_are_not_requested_again(instance, resources):
+def test_one_y_run_at_a_time_and_the_next_takes_every_chunk_that_waited(instance, resources):
     load_weights_asset(instance, resources)
     stage_chunks(resources, 5)
     # NOT_STARTED: created, not yet launched (queued runs also need a code location origin).
-    _chunk_run(instance, "000000", "000002", dg.DagsterRunStatus.NOT_STARTED)
-    (request,) = _tick(instance, resources).run_requests
-    assert _range(request) == ("000003", "000004")
-    _chunk_run(instance, "000003", "000004", dg.DagsterRunStatus.STARTED)
+    run = _chunk_run(instance, "000000", "000002", dg.DagsterRunStatus.NOT_STARTED)
     skipped = _tick(instance, resources)
     assert isinstance(skipped, dg.SkipReason)
-    assert "000000..000004 are in runs in flight" in skipped.skip_message
+    assert skipped.skip_message == (
+        "a Mechanism Y run is in flight (chunks 000000..000002); "
+        "chunks 000003..000004 wait for the next run"
+    )
+    instance.report_run_failed(run)  # finished (here: failed): nothing is in flight any more
+    (request,) = _tick(instance, resources).run_requests
+    assert _range(request) == ("000000", "000004")
 
 
 def test_a_failed_runs_chunks_are_requested_again_by_the_next_tick(instance, resources):
