@@ -86,15 +86,13 @@ def progress_line(snapshot: Snapshot, pace: Pace) -> str:
     total = f"/{status.total_chunks}" if status.total_chunks is not None else ""
     rate = pace.rows_per_second()
     detections = " ".join(f"{name} {n}" for name, n in figures.detections.items())
-    return (
+    line = (
         f"[{snapshot.elapsed:6.1f}s] staged {status.staged}{total} | applied {status.applied} | "
-        f"lag {status.lag} | detections {status.detections} ({detections}) | files {status.files} "
-        f"| {rate:,.0f} rows/s | ETA {_duration(pace.seconds_left())}"
-        if rate is not None
-        else f"[{snapshot.elapsed:6.1f}s] staged {status.staged}{total} | applied "
-        f"{status.applied} | lag {status.lag} | detections {status.detections} ({detections}) "
-        f"| files {status.files}"
+        f"lag {status.lag} | detections {status.detections} ({detections}) | files {status.files}"
     )
+    if rate is None:  # the pace needs two snapshots
+        return line
+    return f"{line} | {rate:,.0f} rows/s | ETA {_duration(pace.seconds_left())}"
 
 
 class StreamDisplay(Protocol):

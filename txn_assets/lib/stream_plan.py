@@ -2,7 +2,7 @@
 
 The inputs are the stream's status (the state database), the runs in flight and the recent
 finished runs (Dagster's run storage); nothing depends on what an earlier tick requested. So a
-failed or killed run leaves its chunks pending and uncovered, and the next tick requests them
+failed or killed run leaves its chunks pending with no run in flight, and a tick requests them
 again, until they fail the same way `max_attempts` times in a row: then they are reported, not
 retried forever.
 """
@@ -115,12 +115,12 @@ def decide(
                 else ""
             )
         )
-    uncovered = list(status.pending)
-    if not uncovered:
+    chunks = status.pending
+    if not chunks:
         if status.finished:
             return Decision(reason=f"the stream is complete: all {status.applied} chunks applied")
         return Decision(reason=f"no staged chunk is waiting ({status.applied} applied)")
-    first = uncovered[0]
+    first = chunks[0]
     failed = _failures_in_a_row(recent, lambda run: run.span is not None and run.span.covers(first))
     if len(failed) >= max_attempts:
         return Decision(
@@ -128,5 +128,4 @@ def decide(
             f"{error_of(failed[0].run_id)}. Later chunks wait behind it; materialise "
             f"pattern_state {chunk_key(first)} by hand once the cause is fixed."
         )
-    chunks = range(first, uncovered[-1] + 1)
     return Decision(chunks=chunks, reason=f"requested chunks {_keys(chunks)}")
