@@ -12,6 +12,7 @@ import warnings
 from functools import partial
 from pathlib import Path
 
+from txn_assets.dagster_ui import DAGSTER_UI_LINE
 from txn_assets.lib import settings
 
 DEFAULT_HOME = Path(".state")
@@ -183,22 +184,22 @@ def _produce(args: argparse.Namespace) -> int:
 
 
 def _dev(args: argparse.Namespace) -> int:
+    from txn_assets.dagster_dev import start_dagster_dev
     from txn_assets.spark_modes import spark_for
-    from txn_assets.stack import PROJECT_ROOT, dagster_dev_command, local_stack
+    from txn_assets.stack import local_stack
 
     with (
         local_stack(_settings(args), "dev") as stack,
         spark_for(args.spark, stack, via_connect=True),
     ):
         log = stack.home / "logs" / "dagster-dev.log"
-        print(
-            f"Dagster UI: http://127.0.0.1:{args.port}  (DAGSTER_HOME={stack.env['DAGSTER_HOME']}; "
-            f"its log: {log})",
-            flush=True,
-        )
+        print(f"starting Dagster's webserver and daemon (their log: {log}) ...", flush=True)
         # Its own process group, so that stopping `dev` stops the webserver, daemon and runs too.
-        process = stack.supervisor.start(dagster_dev_command(args.port), cwd=PROJECT_ROOT, log=log)
+        process, port = start_dagster_dev(stack.supervisor, args.port, log)
         try:
+            print(
+                f"{DAGSTER_UI_LINE}{port}  (DAGSTER_HOME={stack.env['DAGSTER_HOME']})", flush=True
+            )
             return process.wait()
         except KeyboardInterrupt:
             return 0
@@ -278,7 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
         "dev", help="start the embedded services and `dagster dev` on the same home"
     )
     _add_stack_options(dev)
-    dev.add_argument("--port", type=int, default=3000)
+    dev.add_argument(
+        "--port", type=int, default=3000, help="the UI's port on 127.0.0.1 (0: any free port)"
+    )
     _add_spark_option(dev, default="connect")
     dev.add_argument(
         "--classic-spark",

@@ -7,10 +7,21 @@ the sensor on, launch a job, launch a backfill, terminate a run) and read runs a
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
+
+# What `txn-assets dev` prints once its UI serves, followed by the port.
+DAGSTER_UI_LINE = "Dagster UI: http://127.0.0.1:"
+
+
+def port_from_console(text: str) -> int | None:
+    """The UI's port in `txn-assets dev`'s console output, once it printed it."""
+    found = re.search(re.escape(DAGSTER_UI_LINE) + r"(\d+)", text)
+    return int(found.group(1)) if found else None
+
 
 LOCATION = {"repositoryLocationName": "txn_assets", "repositoryName": "__repository__"}
 
@@ -122,6 +133,7 @@ class DagsterUI:
     """The webserver at 127.0.0.1:port, spoken to as the UI speaks to it."""
 
     def __init__(self, port: int) -> None:
+        self.port = port
         self.base_url = f"http://127.0.0.1:{port}"
         self.url = f"{self.base_url}/graphql"
 

@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,9 +23,8 @@ from typing import Any
 
 import psycopg
 
-from txn_assets.dagster_ui import DagsterUI
+from txn_assets.dagster_ui import DagsterUI, port_from_console
 from txn_assets.lib.generate import GeneratedFiles
-from txn_assets.lib.services.ports import free_port
 from txn_assets.stack import PROJECT_ROOT, home_database_url
 
 # Scaled to a 12,000-row stream in 1,000-row chunks, so that every pattern fires.
@@ -129,25 +127,32 @@ class DevStack:
         return self.log.read_text(errors="replace")[-chars:]
 
 
-def _wait_for_webserver(
-    port: int, process: subprocess.Popen[bytes], log: Path, timeout_s: float = 240
-) -> None:
+def _wait_for_ui(process: subprocess.Popen[bytes], console: Path, timeout_s: float = 240) -> int:
+    """The UI's port, once `txn-assets dev` says it serves (it checks that itself)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
+        text = console.read_text(errors="replace")
+        port = port_from_console(text)
+        if port is not None:
+            return port
         if process.poll() is not None:
-            raise RuntimeError(f"txn-assets dev exited early:\n{log.read_text()[-4000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2):
-                return
-        except OSError:
-            time.sleep(1)
-    raise TimeoutError(f"the Dagster webserver did not come up:\n{log.read_text()[-4000:]}")
+            raise RuntimeError(f"txn-assets dev exited early:\n{_logs_tail(console)}")
+        time.sleep(0.5)
+    raise TimeoutError(f"the Dagster webserver did not come up:\n{_logs_tail(console)}")
+
+
+def _logs_tail(console: Path, chars: int = 4000) -> str:
+    """The console's and dagster dev's last lines: what a failed start-up left."""
+    dagster_log = console.parent / "logs" / "dagster-dev.log"
+    parts = [console.read_text(errors="replace")[-chars:]]
+    if dagster_log.exists():
+        parts.append(f"--- {dagster_log}:\n" + dagster_log.read_text(errors="replace")[-chars:])
+    return "\n".join(parts)
 
 
 @contextmanager
 def dev_stack(home: Path, files: GeneratedFiles, *extra: str) -> Iterator[DevStack]:
     """`txn-assets dev` on a free port for the duration of the block, stopped as Ctrl-C would."""
-    port = free_port()
     home.mkdir(parents=True, exist_ok=True)
     log = home / "dev-console.log"
     env = {**os.environ, **stream_env()}
@@ -161,7 +166,7 @@ def dev_stack(home: Path, files: GeneratedFiles, *extra: str) -> Iterator[DevSta
             "--home",
             str(home),
             "--port",
-            str(port),
+            "0",
             *source_args(files),
             *extra,
         ],
@@ -172,7 +177,7 @@ def dev_stack(home: Path, files: GeneratedFiles, *extra: str) -> Iterator[DevSta
         start_new_session=True,
     )
     try:
-        _wait_for_webserver(port, process, log)
+        port = _wait_for_ui(process, log)
         yield DevStack(home, process, DagsterUI(port), log)
     finally:
         if process.poll() is None:

@@ -170,7 +170,7 @@ def test_a_second_run_on_a_home_in_use_refuses_with_one_clear_line(files, expect
     assert detection_rows(home / "blob") == expected
 
 
-def test_dev_listens_on_loopback_only_and_kill_9_stops_all_it_started(files, tmp_path):
+def test_dev_listens_on_loopback_only_refuses_a_port_in_use_and_kill_9_stops_all(files, tmp_path):
     home = tmp_path / "home"
     with dev_stack(home, files) as dev:
         processes = home_processes(home)
@@ -183,6 +183,21 @@ def test_dev_listens_on_loopback_only_and_kill_9_stops_all_it_started(files, tmp
         }
         assert listening, "the webserver, PostgreSQL and Spark Connect listen"
         assert all(_loopback(ip) for _, ip in listening), listening
+        # Another dev asked for the port this one serves on: one clear line, not a silent
+        # `dagster dev` without a UI (its webserver cannot bind, its daemon would go on).
+        other = cli(
+            "dev", "--home", str(tmp_path / "other"), "--port", str(dev.ui.port),
+            "--spark", "local", *source_args(files), env=_env(), timeout=180,
+        )  # fmt: skip
+        assert other.returncode == 1, other.stdout + other.stderr
+        assert (
+            other.stderr.strip()
+            .splitlines()[-1]
+            .startswith(
+                f"txn-assets dev: port {dev.ui.port} on 127.0.0.1 is in use: choose another with --port"
+            )
+        ), other.stderr
+        _wait_for_no_processes(tmp_path / "other", 10)
         os.kill(dev.process.pid, signal.SIGKILL)
         took = _wait_for_no_processes(home, 20)
     print(f"everything of the killed dev gone {took:.1f}s later")

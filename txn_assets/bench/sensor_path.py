@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,7 @@ import psutil
 import psycopg
 
 from txn_assets.bench.stream_runs import PathRun, timeline, tree_rss
-from txn_assets.dagster_ui import DagsterUI
-from txn_assets.lib.services.ports import free_port
+from txn_assets.dagster_ui import DagsterUI, port_from_console
 from txn_assets.stack import home_database_url
 
 FILED = """
@@ -32,14 +30,6 @@ SELECT p.ended AND p.next_chunk = (SELECT count(*) FROM txn.applied_chunk)
            = (SELECT count(*) FROM txn.detection)
 FROM txn.producer p
 """
-
-
-def _webserver_up(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2):
-            return True
-    except OSError:
-        return False
 
 
 def _filed(home: Path) -> bool:
@@ -59,9 +49,8 @@ def run_sensor_path(
 
     Also returns the run figures the UI shows: the weights run and the Y runs' durations.
     """
-    port = free_port()
     command = [
-        sys.executable, "-m", "txn_assets.cli", "dev", "--home", str(home), "--port", str(port),
+        sys.executable, "-m", "txn_assets.cli", "dev", "--home", str(home), "--port", "0",
         "--transactions", str(transactions), "--importance", str(importance),
     ]  # fmt: skip
     home.mkdir(parents=True, exist_ok=True)
@@ -76,7 +65,8 @@ def run_sensor_path(
         )
         watched = psutil.Process(child.pid)
         try:
-            while not _webserver_up(port):
+            # `dev` prints the UI's URL once its webserver serves.
+            while (port := port_from_console(log.read_text(errors="replace"))) is None:
                 if child.poll() is not None:
                     raise RuntimeError(f"txn-assets dev exited early; see {log}")
                 time.sleep(0.5)
