@@ -9,7 +9,6 @@ import sys
 import time
 import traceback
 import warnings
-from functools import partial
 from pathlib import Path
 
 from txn_assets.dagster_ui import DAGSTER_UI_LINE
@@ -65,20 +64,25 @@ def _progress(database_url: str, started: float):  # type: ignore[no-untyped-def
 
 
 def _run(args: argparse.Namespace) -> int:
-    from txn_assets.runner import run_checks, run_stream, warm_spark_early
-    from txn_assets.spark_modes import spark_for
-    from txn_assets.stack import local_stack
+    from txn_assets.spark_modes import spark_for, warm_spark_early
+    from txn_assets.stack import import_in_background, local_stack
 
     started = time.monotonic()
-    # In process, the JVM starts while PostgreSQL does, once the home is ours; a cluster's
-    # driver starts once the cluster is up.
-    warm_up = partial(warm_spark_early, Path(args.home)) if args.spark == "local" else None
+    # Once the home is ours, the JVM (in process; a cluster's driver once the cluster is up)
+    # and Dagster's imports start while PostgreSQL does.
+    def once_locked() -> None:
+        if args.spark == "local":
+            warm_spark_early(Path(args.home))
+        import_in_background("txn_assets.runner", "txn_assets.definitions")
+
     with (
-        local_stack(_settings(args), "run", once_locked=warm_up) as stack,
+        local_stack(_settings(args), "run", once_locked=once_locked) as stack,
         spark_for(args.spark, stack, via_connect=False),
     ):
         if args.spark != "local":
             warm_spark_early(stack.home)
+        from txn_assets.runner import run_checks, run_stream
+
         env = stack.env
         display, show = _progress(env["TXN_DATABASE_URL"], started)
         try:

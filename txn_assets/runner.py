@@ -178,21 +178,6 @@ def run_stream(
             supervisor.stop(producer)
 
 
-def warm_spark_early(home: Path) -> None:
-    """Start this process's classic Spark session now, in the background, and warm it.
-
-    The JVM's start-up then overlaps PostgreSQL's and the definitions' import; the Spark
-    resource of the first run finds the session ready (or waits for it instead of starting a
-    second one). Spark Connect sessions are cheap to open: nothing to do for them.
-    """
-    if os.environ.get("TXN_SPARK_REMOTE"):
-        return
-    from txn_assets.defs.resources import spark_config_from_env
-    from txn_assets.lib.spark_warmup import start_in_background
-
-    start_in_background(spark_config_from_env(home.resolve() / "logs"))
-
-
 def run_checks(say: Callable[[str], None] = print) -> bool:
     """Run the stream's asset checks once; say which failed. Whether all passed."""
     from txn_assets.definitions import defs

@@ -15,11 +15,39 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 
 from txn_assets.lib import settings
 from txn_assets.stack import LocalStack
 
 SPARK_MODES = ("local", "connect", "cluster")
+
+
+def spark_config_from_env(log_dir: Path | None = None) -> dict[str, str]:
+    """The Spark settings of this environment: Spark Connect if TXN_SPARK_REMOTE is set."""
+    from txn_assets.lib.spark_session import spark_config
+
+    home = Path(os.environ.get("TXN_HOME", ".state"))
+    log_dir = log_dir or Path(os.environ.get("TXN_LOG_DIR") or home / "logs")
+    return spark_config(
+        remote=os.environ.get("TXN_SPARK_REMOTE", ""),
+        master=os.environ.get("TXN_SPARK_MASTER", settings.SPARK_MASTER),
+        log_file=str(log_dir.resolve() / "spark.log"),
+    )
+
+
+def warm_spark_early(home: Path) -> None:
+    """Start this process's classic Spark session now, in the background, and warm it.
+
+    The JVM's start-up then overlaps PostgreSQL's and Dagster's imports; the Spark resource of
+    the first run finds the session ready (or waits for it instead of starting a second one).
+    Spark Connect sessions are cheap to open: nothing to do for them.
+    """
+    if os.environ.get("TXN_SPARK_REMOTE"):
+        return
+    from txn_assets.lib.spark_warmup import start_in_background
+
+    start_in_background(spark_config_from_env(home.resolve() / "logs"))
 
 
 def _stop_this_process_session() -> None:

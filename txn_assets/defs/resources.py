@@ -22,7 +22,6 @@ from dagster_azure.blob import (
 from dagster_pyspark import LazyPySparkResource
 
 from txn_assets.lib import settings
-from txn_assets.lib.spark_session import spark_config
 from txn_assets.resources.postgres import PostgresResource
 from txn_assets.resources.rules import RulesResource
 from txn_assets.resources.sources import (
@@ -31,6 +30,7 @@ from txn_assets.resources.sources import (
     SourceResource,
 )
 from txn_assets.resources.stores import AzureBlobStoreResource, LocalStoreResource, StoreResource
+from txn_assets.spark_modes import spark_config_from_env
 
 # Where local state lives when nothing else is configured (`txn-assets run|dev` set TXN_HOME).
 _HOME = Path(os.environ.get("TXN_HOME", ".state"))
@@ -109,16 +109,6 @@ def source_from_env() -> SourceResource:
             chunk_rows=chunk_rows,
         )
     raise ValueError(f"TXN_SOURCE={kind!r}: use 'local' or 'drive'")
-
-
-def spark_config_from_env(log_dir: Path | None = None) -> dict[str, str]:
-    """The Spark settings of this environment: Spark Connect if TXN_SPARK_REMOTE is set."""
-    log_dir = log_dir or Path(_env("TXN_LOG_DIR", str(_HOME / "logs")))
-    return spark_config(
-        remote=_env("TXN_SPARK_REMOTE"),
-        master=_env("TXN_SPARK_MASTER", settings.SPARK_MASTER),
-        log_file=str(log_dir.resolve() / "spark.log"),
-    )
 
 
 def spark_from_env() -> LazyPySparkResource:
