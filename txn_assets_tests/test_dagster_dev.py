@@ -61,26 +61,42 @@ def _runs(dev: DevStack, job: str):
 
 
 class TestAStreamStartedFromTheUI:
-    """One stream started as a newcomer starts it, then looked at in a real browser."""
+    """One stream started from the UI, a Y run worker killed mid-way, then seen in a browser."""
 
     @pytest.fixture(scope="class")
-    def dev(self, files, tmp_path_factory):
-        """Sensor on and X launched before the weights exist, run until everything is filed."""
+    def stream(self, files, tmp_path_factory):
+        """Sensor on and X launched before the weights exist; the worker of the first Y run
+        seen in progress is killed (kill -9); run until everything is filed."""
         with dev_stack(tmp_path_factory.mktemp("ui") / "home", files) as dev:
             dev.ui.start_sensor()
             dev.ui.launch_job("mechanism_x_job", X_CONFIG)
+            run_id, pid = dev.ui.wait_for(
+                "a Y run in progress", lambda: _started_y_worker(dev), 300, every_s=0.3
+            )
+            os.kill(pid, signal.SIGKILL)
+            killed_at = time.monotonic()
             dev.ui.wait_for("every detection in files", lambda: _all_filed(dev), 420, every_s=2)
-            yield dev
+            print(f"healed {time.monotonic() - killed_at:.1f}s after the kill")
+            yield dev, run_id
 
-    def test_sensor_on_and_x_launched_before_the_weights_completes_the_stream(
-        self, dev, expected_rows
+    @pytest.fixture(scope="class")
+    def dev(self, stream):
+        return stream[0]
+
+    def test_the_stream_completes_exactly_once_though_x_came_first_and_a_y_worker_was_killed(
+        self, stream, expected_rows
     ):
+        dev, killed_run_id = stream
         assert detection_rows(dev.home / "blob") == expected_rows
+        snapshot = state_snapshot(dev.database_url)
+        assert [row[0] for row in snapshot["applied_chunk"]] == list(range(12))
+        assert [row[0] for row in snapshot["detection"]] == list(range(len(expected_rows)))
         (weights,) = _runs(dev, "customer_weights_job")
         assert weights.status == "SUCCESS"
         y_runs = _runs(dev, "mechanism_y_job")
-        assert y_runs and {r.status for r in y_runs} == {"SUCCESS"}, y_runs
-        # The first Y run started after the weights run had finished: nothing failed on the way.
+        failed = {r.run_id for r in y_runs if r.status != "SUCCESS"}
+        assert failed == {killed_run_id}, y_runs
+        # No Y run started before the weights run had finished: X coming first failed nothing.
         assert min(r.start_time for r in y_runs) >= weights.end_time
 
     def test_a_browser_shows_the_graph_the_applied_partitions_and_why_the_sensor_waits(self, dev):
@@ -126,28 +142,12 @@ def _pid_of_run_worker(dev: DevStack, run_id: str) -> int | None:
     return None
 
 
-def test_a_killed_y_run_worker_heals_and_nothing_is_duplicated(files, expected_rows, tmp_path):
-    with dev_stack(tmp_path / "home", files) as dev:
-        dev.ui.start_sensor()
-        dev.ui.launch_job("mechanism_x_job", X_CONFIG)
-
-        def started_y_worker() -> tuple[str, int] | None:
-            for run in _runs(dev, "mechanism_y_job"):
-                if run.status == "STARTED" and (pid := _pid_of_run_worker(dev, run.run_id)):
-                    return run.run_id, pid
-            return None
-
-        run_id, pid = dev.ui.wait_for("a Y run in progress", started_y_worker, 300, every_s=0.3)
-        os.kill(pid, signal.SIGKILL)
-        killed_at = time.monotonic()
-        dev.ui.wait_for("every detection in files", lambda: _all_filed(dev), 420, every_s=2)
-        print(f"healed {time.monotonic() - killed_at:.1f}s after the kill")
-        killed = next(r for r in dev.ui.runs() if r.run_id == run_id)
-        assert killed.status == "FAILURE"
-        assert detection_rows(dev.home / "blob") == expected_rows
-        snapshot = state_snapshot(dev.database_url)
-        assert [row[0] for row in snapshot["applied_chunk"]] == list(range(12))
-        assert [row[0] for row in snapshot["detection"]] == list(range(len(expected_rows)))
+def _started_y_worker(dev: DevStack) -> tuple[str, int] | None:
+    """A Y run in progress and the pid of its worker process, once it has one."""
+    for run in _runs(dev, "mechanism_y_job"):
+        if run.status == "STARTED" and (pid := _pid_of_run_worker(dev, run.run_id)):
+            return run.run_id, pid
+    return None
 
 
 def test_a_backfill_over_all_partitions_twice_leaves_identical_state_and_files(
