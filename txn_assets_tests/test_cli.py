@@ -125,7 +125,11 @@ def test_a_failure_is_one_clear_line_and_verbose_shows_the_traceback(
     assert "Traceback" not in failed.stderr
     assert "Traceback" in (tmp_path / "home" / "logs" / "txn-assets.log").read_text()
 
-    verbose = _cli("--verbose", *args, env=env)
+    # --verbose shows the traceback instead (a failure that comes at once: no stream to run).
+    unreachable = ["migrate", "--database-url", "postgresql://127.0.0.1:1/none?connect_timeout=2"]
+    quiet = _cli(*unreachable, env=env)
+    assert quiet.returncode == 1 and "Traceback" not in quiet.stderr, quiet.stderr
+    verbose = _cli("--verbose", *unreachable, env=env)
     assert verbose.returncode == 1 and "Traceback (most recent call last)" in verbose.stderr
 
 

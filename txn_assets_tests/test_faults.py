@@ -147,27 +147,24 @@ def test_three_kill_9_of_the_group_a_killed_database_and_leftovers_then_exact(
     assert not list((home / "blob").rglob(".tmp-*"))
 
 
-def test_an_immediate_database_restart_mid_stream_is_survived(files, expected, tmp_path):
+def test_a_second_run_is_refused_and_an_immediate_database_restart_is_survived(
+    files, expected, tmp_path
+):
     home = tmp_path / "home"
-    run = _start_run(home, files, 0.5)
-    _wait_for_applied(home, run, 2)
-    pg_ctl(home / "postgres", "restart", "-m", "immediate")
-    assert run.wait(300) == 0, (home / "console.log").read_text()[-3000:]
-    assert detection_rows(home / "blob") == expected
-    _wait_for_no_processes(home, 15)
-
-
-def test_a_second_run_on_a_home_in_use_refuses_with_one_clear_line(files, expected, tmp_path):
-    home = tmp_path / "home"
-    run = _start_run(home, files, 0.3)
+    run = _start_run(home, files, 0.8)
     _wait_for_applied(home, run, 1)
+    # A second command on the home in use: one clear line, and the first goes on undisturbed.
     second = cli("run", "--home", str(home), *source_args(files), env=_env(), timeout=120)
     assert second.returncode == 1
     (line,) = second.stderr.strip().splitlines()
     assert line.startswith(f"txn-assets run: {home} is in use by txn-assets run (pid {run.pid}")
     assert "full log:" in line
-    assert run.wait(300) == 0
+    _wait_for_applied(home, run, 2)
+    assert _applied(home) < 12, "the restart must come mid-stream"
+    pg_ctl(home / "postgres", "restart", "-m", "immediate")
+    assert run.wait(300) == 0, (home / "console.log").read_text()[-3000:]
     assert detection_rows(home / "blob") == expected
+    _wait_for_no_processes(home, 15)
 
 
 def test_dev_listens_on_loopback_only_refuses_a_port_in_use_and_kill_9_stops_all(files, tmp_path):
