@@ -117,30 +117,23 @@ def _finish(home: Path, files, expected) -> None:
     _wait_for_no_processes(home, 15)
 
 
-def test_kill_9_of_run_alone_stops_every_child_and_the_rerun_is_exact(files, expected, tmp_path):
-    home = tmp_path / "home"
-    run = _start_run(home, files, 0.4)
-    _wait_for_applied(home, run, 2)
-    os.kill(run.pid, signal.SIGKILL)  # as the out-of-memory killer would
-    run.wait()
-    took = _wait_for_no_processes(home, 15)
-    print(f"everything of the killed run gone {took:.1f}s later")
-    _finish(home, files, expected)
-
-
-def test_three_kill_9_of_the_group_a_killed_database_and_leftovers_then_exact(
+def test_kill_9_of_run_alone_then_of_its_group_twice_a_killed_database_and_leftovers_then_exact(
     files, expected, tmp_path
 ):
     home = tmp_path / "home"
     for at_least in (1, 3, 5):
         run = _start_run(home, files, 0.4)
         _wait_for_applied(home, run, at_least)
-        if at_least == 3:  # the database dies too, leaving its pid file behind
-            pid = int((home / "postgres" / "postmaster.pid").read_text().split()[0])
-            os.kill(pid, signal.SIGKILL)
-        os.killpg(run.pid, signal.SIGKILL)
+        if at_least == 1:  # the parent alone, as the out-of-memory killer would
+            os.kill(run.pid, signal.SIGKILL)
+        else:
+            if at_least == 3:  # the database dies too, leaving its pid file behind
+                pid = int((home / "postgres" / "postmaster.pid").read_text().split()[0])
+                os.kill(pid, signal.SIGKILL)
+            os.killpg(run.pid, signal.SIGKILL)
         run.wait()
-        _wait_for_no_processes(home, 15)
+        took = _wait_for_no_processes(home, 15)
+        print(f"everything of the killed run gone {took:.1f}s later")
     # A store write cut short leaves a temporary file; it must never count as a chunk.
     (home / "blob" / "staging" / ".tmp-cut-short.part").write_bytes(b"step,cust")
     _finish(home, files, expected)
