@@ -68,6 +68,7 @@ def _run(args: argparse.Namespace) -> int:
     from txn_assets.stack import import_in_background, local_stack
 
     started = time.monotonic()
+
     # Once the home is ours, the JVM (in process; a cluster's driver once the cluster is up)
     # and Dagster's imports start while PostgreSQL does.
     def once_locked() -> None:
