@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import time
 import urllib.request
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 # What `txn-assets dev` prints once its UI serves, followed by the port.
@@ -21,6 +23,24 @@ def port_from_console(text: str) -> int | None:
     """The UI's port in `txn-assets dev`'s console output, once it printed it."""
     found = re.search(re.escape(DAGSTER_UI_LINE) + r"(\d+)", text)
     return int(found.group(1)) if found else None
+
+
+def wait_for_dev_ui(process: subprocess.Popen[bytes], console: Path, timeout_s: float = 300) -> int:
+    """The UI's port, once the `txn-assets dev` writing `console` says it serves.
+
+    `dev` checks that its own webserver holds the port before it prints the URL.
+    """
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        port = port_from_console(console.read_text(errors="replace"))
+        if port is not None:
+            return port
+        if process.poll() is not None:
+            raise RuntimeError(f"txn-assets dev exited before its UI served (console: {console})")
+        time.sleep(0.5)
+    raise TimeoutError(
+        f"txn-assets dev's UI did not serve within {timeout_s:.0f}s (console: {console})"
+    )
 
 
 LOCATION = {"repositoryLocationName": "txn_assets", "repositoryName": "__repository__"}

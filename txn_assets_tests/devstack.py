@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from typing import Any
 
 import psycopg
 
-from txn_assets.dagster_ui import DagsterUI, port_from_console
+from txn_assets.dagster_ui import DagsterUI, wait_for_dev_ui
 from txn_assets.lib.generate import GeneratedFiles
 from txn_assets.stack import PROJECT_ROOT, home_database_url
 
@@ -127,20 +126,6 @@ class DevStack:
         return self.log.read_text(errors="replace")[-chars:]
 
 
-def _wait_for_ui(process: subprocess.Popen[bytes], console: Path, timeout_s: float = 240) -> int:
-    """The UI's port, once `txn-assets dev` says it serves (it checks that itself)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        text = console.read_text(errors="replace")
-        port = port_from_console(text)
-        if port is not None:
-            return port
-        if process.poll() is not None:
-            raise RuntimeError(f"txn-assets dev exited early:\n{_logs_tail(console)}")
-        time.sleep(0.5)
-    raise TimeoutError(f"the Dagster webserver did not come up:\n{_logs_tail(console)}")
-
-
 def _logs_tail(console: Path, chars: int = 4000) -> str:
     """The console's and dagster dev's last lines: what a failed start-up left."""
     dagster_log = console.parent / "logs" / "dagster-dev.log"
@@ -177,7 +162,10 @@ def dev_stack(home: Path, files: GeneratedFiles, *extra: str) -> Iterator[DevSta
         start_new_session=True,
     )
     try:
-        port = _wait_for_ui(process, log)
+        try:
+            port = wait_for_dev_ui(process, log, timeout_s=240)
+        except (RuntimeError, TimeoutError) as err:
+            raise type(err)(f"{err}:\n{_logs_tail(log)}") from None
         yield DevStack(home, process, DagsterUI(port), log)
     finally:
         if process.poll() is None:

@@ -21,7 +21,7 @@ import psutil
 import psycopg
 
 from txn_assets.bench.stream_runs import PathRun, timeline, tree_rss
-from txn_assets.dagster_ui import DagsterUI, port_from_console
+from txn_assets.dagster_ui import DagsterUI, wait_for_dev_ui
 from txn_assets.stack import home_database_url
 
 FILED = """
@@ -65,12 +65,7 @@ def run_sensor_path(
         )
         watched = psutil.Process(child.pid)
         try:
-            # `dev` prints the UI's URL once its webserver serves.
-            while (port := port_from_console(log.read_text(errors="replace"))) is None:
-                if child.poll() is not None:
-                    raise RuntimeError(f"txn-assets dev exited early; see {log}")
-                time.sleep(0.5)
-            ui = DagsterUI(port)
+            ui = DagsterUI(wait_for_dev_ui(child, log, timeout_s=600))
             ui.start_sensor()
             # X starts once the sensor's weights run has loaded CustomerImportance, as `run`
             # does: the latency then measures keeping up, not the start-up (reported apart).
