@@ -96,11 +96,33 @@ def dagster_dev_command(port: int) -> list[str]:
     ]
 
 
+# Modules whose import reads no setting: the definitions (`txn_assets.definitions`,
+# `txn_assets.defs.*`) choose their resources and kinds from the environment as they are
+# imported, so they may only be imported once `local_stack` has exported it.
+ENVIRONMENT_FREE_IMPORTS = (
+    "dagster",
+    "dagster_pyspark",
+    "dagster_azure.blob",
+    "txn_assets.resources.sources",
+    "txn_assets.resources.stores",
+    "txn_assets.resources.postgres",
+    "txn_assets.runner",
+)
+
+
 def import_in_background(*modules: str) -> threading.Thread:
     """Import modules on a daemon thread: Dagster's (~4 s of CPU) load while PostgreSQL starts.
 
     A later `import` of the same module in the main thread waits for this one, never repeats it.
+    Only modules that read no setting are allowed: the environment is not exported yet.
     """
+    reads_settings = [
+        m
+        for m in modules
+        if m.split(".")[:2] in (["txn_assets", "defs"], ["txn_assets", "definitions"])
+    ]
+    if reads_settings:
+        raise ValueError(f"{reads_settings} read the environment as they are imported")
     thread = threading.Thread(
         target=lambda: [importlib.import_module(m) for m in modules], name="imports", daemon=True
     )

@@ -32,8 +32,10 @@ from txn_assets.resources.sources import (
 from txn_assets.resources.stores import AzureBlobStoreResource, LocalStoreResource, StoreResource
 from txn_assets.spark_modes import spark_config_from_env
 
-# Where local state lives when nothing else is configured (`txn-assets run|dev` set TXN_HOME).
-_HOME = Path(os.environ.get("TXN_HOME", ".state"))
+
+def _home() -> Path:
+    """Where local state lives when nothing else is configured (`txn-assets run|dev` set TXN_HOME)."""
+    return Path(os.environ.get("TXN_HOME", ".state"))
 
 
 def _env(name: str, default: str = "") -> str:
@@ -64,11 +66,11 @@ def store_from_env() -> StoreResource:
     common = {
         "staging_prefix": _env("TXN_STAGING_PREFIX", settings.STAGING_PREFIX),
         "output_prefix": _env("TXN_OUTPUT_PREFIX", settings.OUTPUT_PREFIX),
-        "scratch_dir": _env("TXN_SCRATCH_DIR", str(_HOME / "scratch")),
+        "scratch_dir": _env("TXN_SCRATCH_DIR", str(_home() / "scratch")),
     }
     kind = _env("TXN_STORE", "local")
     if kind == "local":
-        return LocalStoreResource(root=_env("TXN_STORE_ROOT", str(_HOME / "blob")), **common)
+        return LocalStoreResource(root=_env("TXN_STORE_ROOT", str(_home() / "blob")), **common)
     if kind == "azure":
         return AzureBlobStoreResource(
             blob_storage=AzureBlobStorageResource(
@@ -87,7 +89,7 @@ def source_from_env() -> SourceResource:
     chunk_rows = int(_env("TXN_CHUNK_ROWS", str(settings.CHUNK_ROWS)))
     kind = _env("TXN_SOURCE", "local")
     if kind == "local":
-        folder = _HOME / "source"
+        folder = _home() / "source"
         return LocalFileSourceResource(
             transactions_path=_env("TXN_TRANSACTIONS_PATH", str(folder / "transactions.csv")),
             importance_path=_env("TXN_IMPORTANCE_PATH", str(folder / "CustomerImportance.csv")),
