@@ -6,12 +6,18 @@ PostgreSQL connection costs ~15 ms to open here: a fifth of a chunk's time went 
 connections. These are dagster-postgres's own storages with a small pool (pre-pinged, so a
 database restart costs one reconnect, not a failed write), configured in dagster.yaml like any
 storage class.
+
+They also remember the schema checks that come out true. Dagster asks "is there a table X" or
+"has table Y column Z" (to support older schemas) on many writes and reads, each a catalog
+query of its own; a schema only gains tables and columns (`dagster instance migrate`), so a yes
+stays true for the life of the process. A no is asked again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import sqlalchemy
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
@@ -21,9 +27,10 @@ from dagster_postgres.utils import (
     pg_url_from_config,
 )
 
-# One connection per process is enough for a run (it writes from one thread); the overflow
-# covers the daemon's and the webserver's threads. Connections idle this long are replaced.
-POOL_SIZE = 1
+# A run writes from one thread, but a write can check the schema on a second connection while
+# holding the first: a few stay open so that no write opens one. The overflow covers the
+# daemon's and the webserver's threads. Connections idle this long are replaced.
+POOL_SIZE = 4
 MAX_OVERFLOW = 16
 RECYCLE_SECONDS = 3600
 
@@ -39,6 +46,45 @@ def pooled_engine(postgres_url: str, token_provider: Any) -> sqlalchemy.engine.E
         pool_recycle=RECYCLE_SECONDS,
         pool_pre_ping=True,
     )
+
+
+_T = TypeVar("_T")
+
+# dagster's schema checks (dagster 1.13): each answers whether a migration's table or column exists.
+SCHEMA_CHECKS = (
+    "has_table",
+    "has_asset_key_col",
+    "has_run_stats_index_cols",
+    "has_backfill_id_column",
+    "has_bulk_actions_selector_cols",
+    "has_bulk_action_job_name_column",
+    "has_backfill_tags_table",
+)
+
+
+def _remembering_yes(check: Callable[..., bool]) -> Callable[..., bool]:
+    """`check`, asked of the database until it says yes, then answered from memory."""
+
+    @functools.wraps(check)
+    def remembered(self: Any, *args: Any) -> bool:
+        known: set[tuple[str, tuple[Any, ...]]] = self.__dict__.setdefault("_schema_yes", set())
+        key = (check.__name__, args)
+        if key in known:
+            return True
+        answer = check(self, *args)
+        if answer:
+            known.add(key)
+        return answer
+
+    return remembered
+
+
+def _remembers_schema_yes(storage: type[_T]) -> type[_T]:
+    """The storage class with each of its schema checks remembering a yes."""
+    for name in SCHEMA_CHECKS:
+        if hasattr(storage, name):
+            setattr(storage, name, _remembering_yes(getattr(storage, name)))
+    return storage
 
 
 class _Pooled:
@@ -66,9 +112,11 @@ class _Pooled:
         )
 
 
+@_remembers_schema_yes
 class PooledPostgresEventLogStorage(_Pooled, PostgresEventLogStorage):
     """PostgresEventLogStorage with a connection pool."""
 
 
+@_remembers_schema_yes
 class PooledPostgresRunStorage(_Pooled, PostgresRunStorage):  # type: ignore[misc]
     """PostgresRunStorage with a connection pool."""

@@ -43,3 +43,43 @@ def test_the_projects_dagster_yaml_uses_the_pooled_storages(tmp_path, dagster_ur
 
     # dagster-postgres's own storage opens one per event (30 here).
     assert len(opened) <= 2, f"{len(opened)} connections opened for 30 events"
+
+
+def _catalog_queries(engine: sqlalchemy.engine.Engine) -> list[str]:
+    """The statements on `engine` that read the schema (pg_catalog / information_schema)."""
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany) -> None:
+        if "pg_catalog" in statement or "information_schema" in statement:
+            seen.append(statement)
+
+    sqlalchemy.event.listen(engine, "before_cursor_execute", record)
+    return seen
+
+
+def _materialize(instance: dg.DagsterInstance, partition: str) -> None:
+    # A data version is a tag Dagster indexes: storing it asks whether the tags table exists.
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(
+            "stream_asset", partition=partition, tags={"dagster/data_version": partition}
+        )
+    )
+
+
+def test_materialisations_check_the_schema_once_and_reuse_their_connections(
+    tmp_path, dagster_url, monkeypatch
+):
+    monkeypatch.setenv("TXN_DAGSTER_PG_URL", dagster_url)
+    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", tmp_path / "dagster.yaml")
+
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        _materialize(instance, "first")  # the first checks the schema
+        engine = instance.event_log_storage._engine
+        catalog, opened = _catalog_queries(engine), _connects(engine)
+        for number in range(20):
+            _materialize(instance, f"p{number}")
+        records = instance.fetch_materializations(dg.AssetKey("stream_asset"), limit=100).records
+
+    assert len(records) == 21  # every materialisation was stored, tags and all
+    assert catalog == [], f"{len(catalog)} schema queries for 20 materialisations"
+    assert opened == [], f"{len(opened)} connections opened for 20 materialisations"
