@@ -214,16 +214,19 @@ def _build(layout: CsvLayout, kind: str, limit: float) -> Parser:
         F.col("reason"),
         F.when(header, line).alias("header"),
     )
+    # A group's reason and header line are the same for all its lines (a bad row and the header
+    # are groups of one line; blank and good lines have neither), so they are keys: with only
+    # fixed-width aggregates left, Spark aggregates with a hash map instead of sorting the batch.
     keys = (
         F.col("file"),
         F.col("block"),
         F.col("row"),
         *(F.col(name) for name in pair),
+        F.col("reason"),
+        F.col("header"),
     )
     common = (
         F.count(F.lit(1)).cast(LongType()).alias("lines"),
-        F.first("reason").alias("reason"),
-        F.first("header").alias("header"),
         F.min("part").alias("first_part"),
         F.max("part").alias("last_part"),
     )
