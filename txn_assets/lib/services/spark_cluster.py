@@ -98,7 +98,8 @@ def _daemon_env(log_file: Path) -> dict[str, str]:
     }
 
 
-def _wait_for_workers(cluster: SparkCluster, count: int, timeout_s: float, base_dir: Path) -> None:
+def wait_for_workers(cluster: SparkCluster, count: int, timeout_s: float, base_dir: Path) -> None:
+    """Return once `count` workers are alive; fail if a process exits or time runs out."""
     deadline = time.monotonic() + timeout_s
     alive = 0
     while time.monotonic() < deadline:
@@ -110,7 +111,7 @@ def _wait_for_workers(cluster: SparkCluster, count: int, timeout_s: float, base_
                 raise RuntimeError(f"the Spark {name} exited early (its log is under {base_dir})")
         try:
             alive = cluster.alive_workers()
-        except OSError:  # the UI is not up yet
+        except (OSError, ValueError):  # the UI is not up yet, or answers before it has a page
             alive = 0
         if alive >= count:
             return
@@ -162,7 +163,7 @@ def start_spark_cluster(
                     env=_daemon_env(base_dir / f"worker-{number}.log"),
                 )
             )
-        _wait_for_workers(cluster, workers, timeout_s, base_dir)
+        wait_for_workers(cluster, workers, timeout_s, base_dir)
     except BaseException:
         cluster.stop()
         raise
