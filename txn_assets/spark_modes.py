@@ -18,7 +18,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from txn_assets.lib import settings
-from txn_assets.stack import LocalStack
+from txn_assets.stack import LocalStack, home_from_env
 
 SPARK_MODES = ("local", "connect", "cluster")
 
@@ -27,7 +27,7 @@ def spark_config_from_env(log_dir: Path | None = None) -> dict[str, str]:
     """The Spark settings of this environment: Spark Connect if TXN_SPARK_REMOTE is set."""
     from txn_assets.lib.spark_session import spark_config
 
-    home = Path(os.environ.get("TXN_HOME", ".state"))
+    home = home_from_env()
     log_dir = log_dir or Path(os.environ.get("TXN_LOG_DIR") or home / "logs")
     return spark_config(
         remote=os.environ.get("TXN_SPARK_REMOTE", ""),

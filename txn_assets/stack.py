@@ -30,6 +30,11 @@ from txn_assets.lib.state.migrate import migrate
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+def home_from_env() -> Path:
+    """The home `txn-assets run|dev` exported (TXN_HOME), else `.state` (the commands' default)."""
+    return Path(os.environ.get("TXN_HOME", ".state"))
+
+
 @dataclass(frozen=True)
 class StackSettings:
     """What the local stack needs to know."""

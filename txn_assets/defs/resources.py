@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -31,11 +30,7 @@ from txn_assets.resources.sources import (
 )
 from txn_assets.resources.stores import AzureBlobStoreResource, LocalStoreResource, StoreResource
 from txn_assets.spark_modes import spark_config_from_env
-
-
-def _home() -> Path:
-    """Where local state lives when nothing else is configured (`txn-assets run|dev` set TXN_HOME)."""
-    return Path(os.environ.get("TXN_HOME", ".state"))
+from txn_assets.stack import home_from_env
 
 
 def _env(name: str, default: str = "") -> str:
@@ -66,11 +61,13 @@ def store_from_env() -> StoreResource:
     common = {
         "staging_prefix": _env("TXN_STAGING_PREFIX", settings.STAGING_PREFIX),
         "output_prefix": _env("TXN_OUTPUT_PREFIX", settings.OUTPUT_PREFIX),
-        "scratch_dir": _env("TXN_SCRATCH_DIR", str(_home() / "scratch")),
+        "scratch_dir": _env("TXN_SCRATCH_DIR", str(home_from_env() / "scratch")),
     }
     kind = _env("TXN_STORE", "local")
     if kind == "local":
-        return LocalStoreResource(root=_env("TXN_STORE_ROOT", str(_home() / "blob")), **common)
+        return LocalStoreResource(
+            root=_env("TXN_STORE_ROOT", str(home_from_env() / "blob")), **common
+        )
     if kind == "azure":
         return AzureBlobStoreResource(
             blob_storage=AzureBlobStorageResource(
@@ -89,7 +86,7 @@ def source_from_env() -> SourceResource:
     chunk_rows = int(_env("TXN_CHUNK_ROWS", str(settings.CHUNK_ROWS)))
     kind = _env("TXN_SOURCE", "local")
     if kind == "local":
-        folder = _home() / "source"
+        folder = home_from_env() / "source"
         return LocalFileSourceResource(
             transactions_path=_env("TXN_TRANSACTIONS_PATH", str(folder / "transactions.csv")),
             importance_path=_env("TXN_IMPORTANCE_PATH", str(folder / "CustomerImportance.csv")),

@@ -8,12 +8,13 @@ import dagster as dg
 from txn_assets.defs.catalog import OWNERS, REPORT_KINDS
 from txn_assets.lib.report import REPORT_FILE_NAME, read_report, save_report
 from txn_assets.resources.postgres import PostgresResource
+from txn_assets.stack import home_from_env
 
 
 def report_folder_from_env() -> Path:
     """TXN_REPORT_DIR, or HOME/report (TXN_HOME, which `txn-assets run|dev` set)."""
     given = os.environ.get("TXN_REPORT_DIR")
-    return Path(given) if given else Path(os.environ.get("TXN_HOME", ".state")) / "report"
+    return Path(given) if given else home_from_env() / "report"
 
 
 class ReportConfig(dg.Config):
