@@ -65,19 +65,26 @@ def _progress(database_url: str, started: float):  # type: ignore[no-untyped-def
 
 def _run(args: argparse.Namespace) -> int:
     from txn_assets.spark_modes import spark_for, warm_spark_early
-    from txn_assets.stack import ENVIRONMENT_FREE_IMPORTS, import_in_background, local_stack
+    from txn_assets.stack import (
+        ENVIRONMENT_FREE_IMPORTS,
+        import_in_background,
+        importance_to_parse_ahead,
+        local_stack,
+    )
 
     started = time.monotonic()
+    settings = _settings(args)
 
-    # Once the home is ours, the JVM (in process; a cluster's driver once the cluster is up)
-    # and Dagster's imports start while PostgreSQL does; the definitions wait for the settings.
+    # Once the home is ours, the JVM (in process; a cluster's driver once the cluster is up),
+    # the parse of a new stream's weights and Dagster's imports start while PostgreSQL does;
+    # the definitions wait for the settings.
     def once_locked() -> None:
         if args.spark == "local":
-            warm_spark_early(Path(args.home))
+            warm_spark_early(Path(args.home), importance_to_parse_ahead(settings))
         import_in_background(*ENVIRONMENT_FREE_IMPORTS)
 
     with (
-        local_stack(_settings(args), "run", once_locked=once_locked) as stack,
+        local_stack(settings, "run", once_locked=once_locked) as stack,
         spark_for(args.spark, stack, via_connect=False),
     ):
         if args.spark != "local":

@@ -7,7 +7,12 @@ import sys
 import psycopg
 import pytest
 
-from txn_assets.stack import database_url_for, import_in_background
+from txn_assets.stack import (
+    StackSettings,
+    database_url_for,
+    import_in_background,
+    importance_to_parse_ahead,
+)
 
 # A fresh interpreter: preloads on a thread before the settings exist (as `run` does while
 # PostgreSQL starts), then exports them and loads the definitions.
@@ -63,3 +68,41 @@ def test_definitions_loaded_after_a_background_preload_follow_the_settings_expor
 def test_modules_that_read_the_settings_are_refused_in_the_background():
     with pytest.raises(ValueError, match="read the environment"):
         import_in_background("txn_assets.runner", "txn_assets.definitions")
+
+
+class TestTheImportanceFileParsedAhead:
+    """`run` parses a new stream's CustomerImportance while it starts, when the file is known."""
+
+    def test_a_new_home_with_a_given_file_parses_it(self, tmp_path, monkeypatch):
+        monkeypatch.delenv("DATABASE_URL", raising=False)
+        given = tmp_path / "CustomerImportance.csv"
+        given.write_text("Source,Target,Weight,typeTrans,fraud\n")
+        settings = StackSettings(tmp_path / "home", transactions=given, importance=given)
+
+        assert importance_to_parse_ahead(settings) == given
+
+    def test_generated_data_is_parsed_once_it_exists(self, tmp_path, monkeypatch):
+        monkeypatch.delenv("DATABASE_URL", raising=False)
+        settings = StackSettings(tmp_path / "home")
+        assert importance_to_parse_ahead(settings) is None  # generated after Spark starts
+
+        generated = tmp_path / "home" / "source" / "CustomerImportance.csv"
+        generated.parent.mkdir(parents=True)
+        generated.write_text("Source,Target,Weight,typeTrans,fraud\n")
+        assert importance_to_parse_ahead(settings) == generated
+
+    def test_a_home_with_a_stream_or_another_database_or_source_parses_nothing(
+        self, tmp_path, monkeypatch
+    ):
+        monkeypatch.delenv("DATABASE_URL", raising=False)
+        given = tmp_path / "CustomerImportance.csv"
+        given.write_text("Source,Target,Weight,typeTrans,fraud\n")
+        home = tmp_path / "home"
+        settings = StackSettings(home, transactions=given, importance=given)
+
+        assert importance_to_parse_ahead(StackSettings(home, source="drive")) is None
+        monkeypatch.setenv("DATABASE_URL", "postgresql://127.0.0.1:1/x")
+        assert importance_to_parse_ahead(settings) is None
+        monkeypatch.delenv("DATABASE_URL")
+        (home / "postgres").mkdir(parents=True)  # the stream exists: its weights are loaded
+        assert importance_to_parse_ahead(settings) is None

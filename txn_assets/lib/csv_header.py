@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 BOM = "\ufeff"
 
@@ -26,6 +27,16 @@ class HeaderError(ValueError):
 def clean_line(line: str) -> str:
     """The line without a byte-order mark and without its line ending."""
     return line.removeprefix(BOM).rstrip("\r\n")
+
+
+def read_first_line(path: Path) -> str:
+    """A file's first line as text (a header), whatever its line ending or byte-order mark."""
+    with path.open("rb") as handle:
+        raw = handle.readline(1 << 20)
+    try:
+        return clean_line(raw.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise HeaderError(f"{path.name}: the header is not UTF-8 text ({err})") from err
 
 
 def _field_name(field: str) -> str:

@@ -18,6 +18,7 @@ from pyspark.sql import SparkSession
 from txn_assets.lib import spark_parsing
 from txn_assets.lib.csv_header import importance_layout, transactions_layout
 from txn_assets.lib.generate import IMPORTANCE_HEADER, TRANSACTIONS_HEADER
+from txn_assets.lib.parsed_ahead import announce_importance
 
 _TRANSACTION_ROWS = (
     "0,'C1','4','F','28007','M1','28007','es_food',12.5,0",
@@ -45,17 +46,23 @@ def warm_up(spark: SparkSession, scratch: Path) -> list[spark_parsing.FileSummar
     return [found[chunk.name], found[weights.name]]
 
 
-def start_in_background(config: dict[str, str]) -> threading.Thread:
+def start_in_background(config: dict[str, str], importance: Path | None = None) -> threading.Thread:
     """Start this process's session with `config` and warm it, on a daemon thread.
 
     Whoever asks for the session later (dagster-pyspark's resource) gets the same one from
     `getOrCreate`, waiting for the start-up already under way instead of starting another.
+    With `importance`, that file is parsed first, for the weights load (`parsed_ahead`): the
+    new JVM's first action is then one the stream needs, not a second one competing with it.
     """
+
+    announced = announce_importance(importance) if importance is not None else None
 
     def start() -> None:
         from txn_assets.lib.spark_session import session_from_config
 
         try:
+            if announced is not None:
+                announced.run(lambda: session_from_config(config))
             with tempfile.TemporaryDirectory(prefix="txn-warm-up-") as scratch:
                 warm_up(session_from_config(config), Path(scratch))
         except Exception:  # the resource starts the session again and reports the failure

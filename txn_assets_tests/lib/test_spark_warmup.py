@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import logging
 
+from txn_assets.lib.checksums import md5_file
+from txn_assets.lib.parsed_ahead import take_importance
 from txn_assets.lib.spark_session import spark_config
 from txn_assets.lib.spark_warmup import start_in_background, warm_up
+from txn_assets_tests.builders import write_importance
 
 
 def test_the_warm_up_files_reach_the_aggregate_and_the_quarantine_branches(spark, tmp_path):
@@ -28,3 +31,16 @@ def test_a_background_start_joins_the_session_already_running(spark, spark_log, 
     assert not thread.is_alive()
     assert not caplog.records, caplog.text
     assert spark.sparkContext._jsc is not None  # the shared session is still up
+
+
+def test_a_background_start_given_the_importance_file_parses_it_for_the_load(
+    spark, spark_log, tmp_path
+):
+    path = write_importance(tmp_path / "CustomerImportance.csv", [("C1", "M1", "0.5")])
+
+    thread = start_in_background(spark_config(log_file=str(spark_log)), importance=path)
+    taken = take_importance(md5_file(path), wait_seconds=120)
+    thread.join(timeout=120)
+
+    assert taken is not None
+    assert [(r["customer"], r["merchant"]) for r in taken.aggregates] == [("C1", "M1")]

@@ -25,12 +25,11 @@ import psycopg
 from psycopg.types.json import Jsonb
 from pyspark.sql import SparkSession
 
-from txn_assets.lib import spark_parsing
+from txn_assets.lib import parsed_ahead, spark_parsing
 from txn_assets.lib.csv_header import (
     CsvLayout,
-    HeaderError,
-    clean_line,
     importance_layout,
+    read_first_line,
     transactions_layout,
 )
 from txn_assets.lib.generate import TRANSACTIONS_HEADER
@@ -532,16 +531,6 @@ def loaded_weights(conn: psycopg.Connection[Any], importance_md5: str) -> Weight
     return WeightLoadResult(pairs=pairs, quarantined_rows=0, already_loaded=True)
 
 
-def read_first_line(path: Path) -> str:
-    """A file's first line as text (a header), whatever its line ending or byte-order mark."""
-    with path.open("rb") as handle:
-        raw = handle.readline(1 << 20)
-    try:
-        return clean_line(raw.decode("utf-8"))
-    except UnicodeDecodeError as err:
-        raise HeaderError(f"{path.name}: the header is not UTF-8 text ({err})") from err
-
-
 def load_weights(
     conn: psycopg.Connection[Any],
     spark: SparkSession,
@@ -561,7 +550,9 @@ def load_weights(
         return done
     path = Path(importance_path)
     layout = importance_layout(read_first_line(path), what=path.name)
-    summary = summarise_files(spark, [importance_path], layout, "importance")[path.name]
+    summary = parsed_ahead.take_importance(importance_md5)  # `run` parses it while starting
+    if summary is None:
+        summary = summarise_files(spark, [importance_path], layout, "importance")[path.name]
     with conn.transaction(), conn.cursor() as cur:
         stream = cur.execute(q.LOCK_STREAM).fetchone()
         assert stream is not None

@@ -1,0 +1,125 @@
+"""A CustomerImportance file parsed ahead is exactly what the weights load would have parsed."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from txn_assets.lib import parsed_ahead
+from txn_assets.lib.checksums import md5_file
+from txn_assets.lib.csv_header import importance_layout
+from txn_assets.lib.generate import IMPORTANCE_HEADER
+from txn_assets.lib.parsed_ahead import announce_importance, take_importance
+from txn_assets.lib.spark_parsing import collect_summaries
+from txn_assets.lib.state.engine import load_weights
+from txn_assets_tests.builders import write_importance
+
+ROWS = [
+    ("C1", "M1", "0.5"),
+    ("C1", "M1", "1.5"),  # the same pair again: one aggregate of two rows
+    ("C2", "M1", "-1"),  # quarantined
+    "'C3','M2',not-a-number,'es_food',0",  # quarantined
+    ("C3", "M2", "2"),
+]
+
+
+@pytest.fixture(autouse=True)
+def nothing_announced(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with no parse announced (they are kept per process)."""
+    monkeypatch.setattr(parsed_ahead, "_parses", {})
+
+
+class UnusableSpark:
+    """A session that fails on any use: proves the load parsed nothing itself."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"the load used Spark ({name}) instead of the parse ahead")
+
+
+def test_the_parse_ahead_equals_a_parse_of_the_file(spark, tmp_path):
+    path = write_importance(tmp_path / "CustomerImportance.csv", ROWS)
+
+    announced = announce_importance(path)
+    assert announced is not None
+    announced.run(lambda: spark)
+    ahead = take_importance(md5_file(path))
+
+    direct = collect_summaries(
+        spark, [str(path)], importance_layout(IMPORTANCE_HEADER), "importance"
+    )[path.name]
+    assert announced.md5 == md5_file(path)
+    assert ahead is not None
+    assert ahead.header == direct.header
+    assert (
+        ahead.bad_rows
+        == direct.bad_rows
+        == [
+            (3, "weight is negative: -1"),
+            (4, "weight is not a number: not-a-number"),
+        ]
+    )
+    key = ("customer", "merchant")
+    assert sorted(ahead.aggregates, key=lambda r: [r[k] for k in key]) == sorted(
+        direct.aggregates, key=lambda r: [r[k] for k in key]
+    )
+
+
+def test_the_weights_load_takes_the_parse_ahead_instead_of_parsing(spark, conn, tmp_path):
+    path = write_importance(tmp_path / "CustomerImportance.csv", ROWS)
+    announced = announce_importance(path)
+    assert announced is not None
+    announced.run(lambda: spark)
+
+    result = load_weights(conn, UnusableSpark(), str(path), md5_file(path))  # type: ignore[arg-type]
+
+    assert (result.pairs, result.quarantined_rows, result.already_loaded) == (2, 2, False)
+    weights = conn.execute(
+        "SELECT customer, merchant, weight FROM txn.customer_weight ORDER BY 1"
+    ).fetchall()
+    assert [(c, m, float(w)) for c, m, w in weights] == [("C1", "M1", 1.0), ("C3", "M2", 2.0)]
+    quarantined = conn.execute("SELECT count(*) FROM txn.quarantine").fetchone()[0]
+    assert quarantined == 2
+
+
+def test_another_file_or_a_second_take_finds_nothing(spark, tmp_path):
+    path = write_importance(tmp_path / "CustomerImportance.csv", ROWS)
+    other = write_importance(tmp_path / "other.csv", [("C9", "M9", "1")])
+    announced = announce_importance(path)
+    assert announced is not None
+    assert announce_importance(path) is None  # announced already: one parse per md5
+    announced.run(lambda: spark)
+
+    assert take_importance(md5_file(other), wait_seconds=0) is None
+    assert take_importance(md5_file(path)) is not None
+    assert take_importance(md5_file(path), wait_seconds=0) is None  # taken means forgotten
+
+
+def test_a_load_arriving_during_the_parse_waits_for_it(spark, tmp_path):
+    path = write_importance(tmp_path / "CustomerImportance.csv", ROWS)
+    asked, release = threading.Event(), threading.Event()
+
+    def session_once_released() -> Any:
+        asked.set()  # the session is still "starting"
+        release.wait(30)
+        return spark
+
+    announced = announce_importance(path)
+    assert announced is not None
+    parsing = threading.Thread(target=announced.run, args=(session_once_released,))
+    parsing.start()
+    assert asked.wait(30)
+    threading.Timer(0.5, release.set).start()
+
+    taken = take_importance(md5_file(path), wait_seconds=60)
+    parsing.join(60)
+
+    assert release.is_set()
+    assert taken is not None and len(taken.aggregates) == 2
+
+
+def test_an_unreadable_file_is_left_to_the_load(tmp_path: Path):
+    missing = tmp_path / "CustomerImportance.csv"
+    assert announce_importance(missing) is None
