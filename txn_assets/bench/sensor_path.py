@@ -83,7 +83,11 @@ def run_sensor_path(
         finally:
             if child.poll() is None:
                 child.send_signal(signal.SIGINT)  # as Ctrl-C: dev stops what it started
-                child.wait(120)
+                try:
+                    child.wait(120)
+                except subprocess.TimeoutExpired:  # SIGINT ignored: started from `cmd &`
+                    child.terminate()
+                    child.wait(120)
     startup, chunks = timeline(home, started_at)
     return PathRun("sensor", command[2:], wall, startup, peak, chunks), runs
 
