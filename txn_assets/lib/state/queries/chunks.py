@@ -44,26 +44,29 @@ COPY_QUARANTINE = (
 # exact form), amounts numeric; only the mean amount is rounded (6 places), the test is exact.
 DETECT = """
 WITH touched AS (SELECT DISTINCT merchant FROM chunk_pair),
-upgrade_cut AS (
-    SELECT mc.merchant, max(m.txn_count) AS merchant_txns,  -- one value: grouping by it slows the plan
-           percentile_cont(%(upgrade_count_percentile)s) WITHIN GROUP (ORDER BY mc.txn_count) AS count_cut,
-           percentile_cont(%(upgrade_weight_percentile)s) WITHIN GROUP (ORDER BY w.weight)
-               FILTER (WHERE w.weight IS NOT NULL) AS weight_cut
+upgrade_pair AS MATERIALIZED (  -- every pair of a touched merchant over the threshold, read once
+    SELECT mc.merchant, mc.customer, mc.txn_count, m.txn_count AS merchant_txns, w.weight
     FROM touched t
     JOIN txn.merchant m ON m.merchant = t.merchant AND m.txn_count > %(upgrade_min_merchant_txns)s
     JOIN txn.merchant_customer mc ON mc.merchant = t.merchant
     LEFT JOIN txn.customer_weight w ON w.merchant = mc.merchant AND w.customer = mc.customer
-    GROUP BY mc.merchant
+),
+upgrade_cut AS (
+    SELECT merchant, max(merchant_txns) AS merchant_txns,  -- one value: grouping by it slows the plan
+           percentile_cont(%(upgrade_count_percentile)s) WITHIN GROUP (ORDER BY txn_count) AS count_cut,
+           percentile_cont(%(upgrade_weight_percentile)s) WITHIN GROUP (ORDER BY weight)
+               FILTER (WHERE weight IS NOT NULL) AS weight_cut
+    FROM upgrade_pair
+    GROUP BY merchant
 ),
 candidate AS (
     SELECT 'PatId1' AS pattern_id, 'UPGRADE' AS action_type, mc.customer, mc.merchant,
            jsonb_build_object('txn_count', mc.txn_count, 'count_cut', u.count_cut,
-                              'weight', w.weight, 'weight_cut', u.weight_cut,
+                              'weight', mc.weight, 'weight_cut', u.weight_cut,
                               'merchant_txns', u.merchant_txns) AS evidence
     FROM upgrade_cut u
-    JOIN txn.merchant_customer mc ON mc.merchant = u.merchant
-    JOIN txn.customer_weight w ON w.merchant = mc.merchant AND w.customer = mc.customer
-    WHERE mc.txn_count >= u.count_cut AND w.weight <= u.weight_cut
+    JOIN upgrade_pair mc ON mc.merchant = u.merchant
+    WHERE mc.weight IS NOT NULL AND mc.txn_count >= u.count_cut AND mc.weight <= u.weight_cut
   UNION ALL
     SELECT 'PatId2', 'CHILD', mc.customer, mc.merchant,
            jsonb_build_object('txn_count', mc.txn_count, 'amount_sum', mc.amount_sum,
