@@ -197,13 +197,15 @@ def _produce(args: argparse.Namespace) -> int:
 
 def _dev(args: argparse.Namespace) -> int:
     from txn_assets.dagster_dev import start_dagster_dev
-    from txn_assets.spark_modes import spark_for
+    from txn_assets.spark_modes import spark_for, warm_spark_early
     from txn_assets.stack import local_stack
 
     with (
         local_stack(_settings(args), "dev") as stack,
         spark_for(args.spark, stack, via_connect=True),
     ):
+        if args.spark != "local":  # runs use the Spark Connect server: warm it while Dagster starts
+            warm_spark_early(stack.home)
         log = stack.home / "logs" / "dagster-dev.log"
         print(f"starting Dagster's webserver and daemon (their log: {log}) ...", flush=True)
         # Its own process group, so that stopping `dev` stops the webserver, daemon and runs too.

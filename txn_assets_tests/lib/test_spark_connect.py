@@ -19,18 +19,21 @@ from txn_assets.lib.spark_session import build_spark_session
 from txn_assets.lib.state.engine import CANONICAL_LAYOUT, summarise_files
 spark = build_spark_session(sys.argv[1])
 summary = summarise_files(spark, [sys.argv[2]], CANONICAL_LAYOUT, "transactions")["chunk.csv"]
-print(json.dumps({"header": summary.header, "aggregates": summary.aggregates, "bad_rows": summary.bad_rows}, default=str))
+from pathlib import Path
+from txn_assets.lib.spark_warmup import warm_up
+warmed = [s.bad_rows for s in warm_up(spark, Path(sys.argv[3]))]  # what `dev` runs on its server
+print(json.dumps({"header": summary.header, "aggregates": summary.aggregates, "bad_rows": summary.bad_rows, "warmed": warmed}, default=str))
 """
 
 
 @pytest.mark.slow
-def test_parsing_over_spark_connect_equals_the_classic_session(spark, tmp_path):
+def test_parsing_and_the_warm_up_over_spark_connect_equal_the_classic_session(spark, tmp_path):
     rows = [*txns("C1", "M1", 3, "10.50"), *txns("C2", "M1", 2, "1.25", "M"), "1,'C9','3'"]
     chunk = write_chunk(tmp_path / "chunk.csv", rows)
     server = start_spark_connect(tmp_path / "spark")
     try:
         child = subprocess.run(
-            [sys.executable, "-c", CLIENT, server.remote, str(chunk)],
+            [sys.executable, "-c", CLIENT, server.remote, str(chunk), str(tmp_path / "warm")],
             capture_output=True,
             text=True,
             timeout=300,
@@ -54,3 +57,7 @@ def test_parsing_over_spark_connect_equals_the_classic_session(spark, tmp_path):
     assert remote["header"] == local["header"]
     assert by_pair(remote["aggregates"]) == by_pair(local["aggregates"])
     assert remote["bad_rows"] == local["bad_rows"] == [[6, "expected 10 fields, got 3"]]
+    assert remote["warmed"] == [
+        [[2, "amount is not a number: not-a-number"]],
+        [[2, "weight is negative: -1"]],
+    ]
