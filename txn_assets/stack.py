@@ -121,7 +121,6 @@ def dagster_dev_command(port: int) -> list[str]:
 ENVIRONMENT_FREE_IMPORTS = (
     "dagster",
     "dagster_pyspark",
-    "dagster_azure.blob",
     "txn_assets.resources.sources",
     "txn_assets.resources.stores",
     "txn_assets.resources.postgres",

@@ -94,7 +94,7 @@ def azure_store_resource(azurite: Any, tmp_path: Path) -> Any:
     from dagster_azure.blob import AzureBlobStorageKeyCredential, AzureBlobStorageResource
 
     from txn_assets.lib.services.azurite import ACCOUNT_KEY
-    from txn_assets.resources.stores import AzureBlobStoreResource
+    from txn_assets.resources.azure_store import AzureBlobStoreResource
 
     suffix = uuid.uuid4().hex[:10]
     return AzureBlobStoreResource(

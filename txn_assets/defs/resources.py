@@ -12,12 +12,6 @@ import os
 from typing import Any
 
 import dagster as dg
-from dagster_azure.blob import (
-    AzureBlobStorageDefaultCredential,
-    AzureBlobStorageKeyCredential,
-    AzureBlobStorageResource,
-    AzureBlobStorageSASTokenCredential,
-)
 from dagster_pyspark import LazyPySparkResource
 
 from txn_assets.lib import settings
@@ -28,7 +22,7 @@ from txn_assets.resources.sources import (
     LocalFileSourceResource,
     SourceResource,
 )
-from txn_assets.resources.stores import AzureBlobStoreResource, LocalStoreResource, StoreResource
+from txn_assets.resources.stores import LocalStoreResource, StoreResource
 from txn_assets.spark_modes import spark_config_from_env
 from txn_assets.stack import home_from_env
 
@@ -39,6 +33,12 @@ def _env(name: str, default: str = "") -> str:
 
 def _azure_credential() -> Any:
     """dagster-azure's credential: a key or SAS token from the environment, else the default chain."""
+    from dagster_azure.blob import (
+        AzureBlobStorageDefaultCredential,
+        AzureBlobStorageKeyCredential,
+        AzureBlobStorageSASTokenCredential,
+    )
+
     if "AZURE_STORAGE_KEY" in os.environ:
         return AzureBlobStorageKeyCredential(key=dg.EnvVar("AZURE_STORAGE_KEY"))
     if "AZURE_STORAGE_SAS_TOKEN" in os.environ:
@@ -69,6 +69,10 @@ def store_from_env() -> StoreResource:
             root=_env("TXN_STORE_ROOT", str(home_from_env() / "blob")), **common
         )
     if kind == "azure":
+        from dagster_azure.blob import AzureBlobStorageResource
+
+        from txn_assets.resources.azure_store import AzureBlobStoreResource
+
         return AzureBlobStoreResource(
             blob_storage=AzureBlobStorageResource(
                 account_url=dg.EnvVar("AZURE_STORAGE_ACCOUNT_URL"), credential=_azure_credential()

@@ -1,6 +1,12 @@
 """The code location loads: a broken import or wiring fails here first."""
 
+import json
+import os
+import subprocess
+import sys
+
 import dagster as dg
+import pytest
 
 from txn_assets.definitions import defs
 
@@ -78,3 +84,36 @@ def test_every_asset_says_what_it_is_who_owns_it_and_which_technology_holds_it()
     # The default environment is a local folder and local files: the graph does not say Azure.
     assert graph.get(dg.AssetKey("staged_chunk")).kinds == {"csv", "filesystem"}
     assert graph.get(dg.AssetKey("pattern_state")).kinds == {"spark", "postgres"}
+
+
+# A fresh interpreter: which SDKs importing the definitions loads for a deployment's settings.
+LOADED_SDKS = """
+import json, sys
+from txn_assets.definitions import defs
+stores = type(defs.resources["stores"]).__name__
+azure = sorted({m.split(".")[0] for m in sys.modules if m.split(".")[0] in ("azure", "dagster_azure")})
+print(json.dumps([stores, azure]))
+"""
+
+
+@pytest.mark.parametrize(
+    ("store", "expected"),
+    [
+        ("local", ["LocalStoreResource", []]),
+        ("azure", ["AzureBlobStoreResource", ["azure", "dagster_azure"]]),
+    ],
+)
+def test_only_a_deployment_on_azure_blob_imports_the_azure_sdk(store, expected, tmp_path):
+    """Every run process imports the definitions: the Azure SDK costs it ~0.7 s for nothing."""
+    env = {
+        **os.environ,
+        "TXN_HOME": str(tmp_path),
+        "TXN_STORE": store,
+        "AZURE_STORAGE_ACCOUNT_URL": "http://127.0.0.1:1/account",
+    }
+    child = subprocess.run(
+        [sys.executable, "-c", LOADED_SDKS], env=env, capture_output=True, text=True, timeout=300
+    )
+
+    assert child.returncode == 0, child.stderr
+    assert json.loads(child.stdout.strip().splitlines()[-1]) == expected
