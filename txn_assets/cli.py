@@ -88,7 +88,7 @@ def _run(args: argparse.Namespace) -> int:
         spark_for(args.spark, stack, via_connect=False),
     ):
         if args.spark != "local":
-            warm_spark_early(stack.home)
+            warm_spark_early(stack.home, connect_server_is_ours=True)
         from txn_assets.runner import run_checks, run_stream
 
         env = stack.env
@@ -205,7 +205,7 @@ def _dev(args: argparse.Namespace) -> int:
         spark_for(args.spark, stack, via_connect=True),
     ):
         if args.spark != "local":  # runs use the Spark Connect server: warm it while Dagster starts
-            warm_spark_early(stack.home)
+            warm_spark_early(stack.home, connect_server_is_ours=True)
         log = stack.home / "logs" / "dagster-dev.log"
         print(f"starting Dagster's webserver and daemon (their log: {log}) ...", flush=True)
         # Its own process group, so that stopping `dev` stops the webserver, daemon and runs too.

@@ -1,0 +1,50 @@
+"""Which Spark the early warm-up talks to: never a Connect server that cannot read our files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from txn_assets import spark_modes
+from txn_assets.lib import spark_warmup
+
+
+@pytest.fixture
+def started(monkeypatch: pytest.MonkeyPatch) -> list[tuple[dict[str, str], Path | None]]:
+    """The warm-ups asked for (recorded instead of starting a JVM or a Connect session)."""
+    calls: list[tuple[dict[str, str], Path | None]] = []
+
+    def record(config: dict[str, str], importance: Path | None = None) -> Any:
+        calls.append((config, importance))
+
+    monkeypatch.setattr(spark_warmup, "start_in_background", record)
+    return calls
+
+
+def test_a_classic_session_warms_and_parses_the_weights_ahead(started, monkeypatch, tmp_path):
+    monkeypatch.delenv("TXN_SPARK_REMOTE", raising=False)
+    spark_modes.warm_spark_early(tmp_path, importance=tmp_path / "CustomerImportance.csv")
+
+    [(config, importance)] = started
+    assert "spark.remote" not in config and config["spark.master"].startswith("local")
+    assert importance == tmp_path / "CustomerImportance.csv"
+
+
+def test_a_connect_server_of_ours_is_warmed_without_the_weights(started, monkeypatch, tmp_path):
+    monkeypatch.setenv("TXN_SPARK_REMOTE", "sc://127.0.0.1:15002")
+    spark_modes.warm_spark_early(
+        tmp_path, importance=tmp_path / "CustomerImportance.csv", connect_server_is_ours=True
+    )
+
+    [(config, importance)] = started
+    assert config["spark.remote"] == "sc://127.0.0.1:15002"
+    assert importance is None  # the parse ahead feeds this process's load, not a run process's
+
+
+def test_a_connect_server_from_the_environment_is_left_alone(started, monkeypatch, tmp_path):
+    monkeypatch.setenv("TXN_SPARK_REMOTE", "sc://workspace.example:443/;use_ssl=true")
+    spark_modes.warm_spark_early(tmp_path, importance=tmp_path / "CustomerImportance.csv")
+
+    assert started == []  # e.g. Databricks: it cannot read the warm-up's local files
