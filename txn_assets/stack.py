@@ -74,14 +74,20 @@ def home_database_url(home: Path, name: str = "txn") -> str:
     return server.url(name)
 
 
-def _source_files(settings: StackSettings) -> tuple[Path, Path]:
+def _source_paths(settings: StackSettings) -> tuple[Path, Path]:
+    """The transactions and CustomerImportance files: both given, else generated in HOME/source."""
     if settings.transactions and settings.importance:
-        return settings.transactions.resolve(), settings.importance.resolve()
+        return settings.transactions, settings.importance
     folder = settings.home / "source"
-    tx, imp = folder / "transactions.csv", folder / "CustomerImportance.csv"
-    if not (tx.exists() and imp.exists()):
-        print(f"generating the full-size BankSim-shaped data set in {folder} ...", flush=True)
-        generate(folder)
+    return folder / "transactions.csv", folder / "CustomerImportance.csv"
+
+
+def _source_files(settings: StackSettings) -> tuple[Path, Path]:
+    tx, imp = _source_paths(settings)
+    given = settings.transactions and settings.importance
+    if not given and not (tx.exists() and imp.exists()):
+        print(f"generating the full-size BankSim-shaped data set in {tx.parent} ...", flush=True)
+        generate(tx.parent)
     return tx.resolve(), imp.resolve()
 
 
@@ -95,7 +101,7 @@ def importance_to_parse_ahead(settings: StackSettings) -> Path | None:
         return None
     if (settings.home / "postgres").exists():
         return None
-    path = settings.importance or settings.home / "source" / "CustomerImportance.csv"
+    path = _source_paths(settings)[1]
     return path if path.is_file() else None
 
 

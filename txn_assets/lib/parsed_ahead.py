@@ -38,7 +38,7 @@ class ImportanceParse:
     done: threading.Event = field(default_factory=threading.Event)
     summary: FileSummary | None = None
 
-    def run(self, spark: Callable[[], SparkSession]) -> FileSummary | None:
+    def run(self, spark: Callable[[], SparkSession]) -> None:
         """Parse the copy (`spark` may still be starting the session); done, whatever happens.
 
         A file whose header lacks a column is left to the load, which says so.
@@ -54,7 +54,6 @@ class ImportanceParse:
         finally:
             self.done.set()
             self.scratch.cleanup()
-        return self.summary
 
 
 _parses: dict[str, ImportanceParse] = {}

@@ -2,7 +2,7 @@
 
 Assets and sensors ask for a `StoreResource`; `defs/resources.py` binds either the local folder
 or Azure Blob Storage (`resources/azure_store.py`, imported only by a deployment that uses it:
-the Azure SDK costs every run process ~0.5 s of imports) under the same key.
+the Azure SDK costs every run process ~0.7 s of imports) under the same key.
 """
 
 from __future__ import annotations
