@@ -25,6 +25,11 @@ def _rss_mb(process: psutil.Process) -> float:
     return total / 2**20
 
 
+def _size(path: str) -> int:
+    """A staged chunk's bytes (the local store's files), as Mechanism Y passes them."""
+    return Path(path).stat().st_size
+
+
 def _stats(name: str, values: list[float], unit: str = "s") -> str:
     values = sorted(values)
     p95 = values[min(len(values) - 1, int(0.95 * len(values)))]

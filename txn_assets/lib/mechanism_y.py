@@ -37,6 +37,7 @@ class StagedRecord:
     index: int
     key: str
     md5: str
+    rows_bytes: int  # the source bytes of its rows (the file adds its header line)
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,10 @@ def staged_records(conn: psycopg.Connection[Any], through: int) -> dict[int, Sta
     """Mechanism X's ledger of staged chunks up to chunk `through`."""
     rows = conn.execute(producer_q.STAGED_CHUNKS_THROUGH, {"last": through}).fetchall()
     conn.commit()
-    return {row[0]: StagedRecord(index=row[0], key=row[5], md5=row[4]) for row in rows}
+    return {
+        row[0]: StagedRecord(index=row[0], key=row[5], md5=row[4], rows_bytes=row[2] - row[1])
+        for row in rows
+    }
 
 
 @contextmanager
@@ -88,6 +92,7 @@ def _spark_inputs(
                         path,
                         record.md5,
                         load=partial(staging.get, record.key),
+                        size=record.rows_bytes,
                     )
                 )
                 continue
@@ -107,7 +112,12 @@ def _spark_inputs(
                 )
             inputs.append(
                 ChunkInput(
-                    record.index, str(local), record.md5, load=_constant(data), problem=problem
+                    record.index,
+                    str(local),
+                    record.md5,
+                    load=_constant(data),
+                    problem=problem,
+                    size=len(data),
                 )
             )
         yield inputs

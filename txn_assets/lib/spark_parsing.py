@@ -13,6 +13,9 @@ line counts, in file order, give each split's first line. A chunk is one split; 
 reference file is read as several, in parallel. The aggregation reports which partitions each
 split came from, and `collect_summaries` refuses a batch where that assumption broke.
 
+A batch no larger than one split (a few chunks) is read by one task (`coalesce(1)` after the
+numbering): its aggregation then needs no shuffle and the action is one stage instead of two.
+
 Building column expressions costs more than running the plan (each is a round trip to the JVM in
 a classic session), so a `Parser` builds them once per file layout and reuses them per batch.
 """
@@ -41,10 +44,15 @@ FIELD_SEPARATOR = r",(?=(?:[^'\"]|'[^']*'|\"[^\"]*\")*$)"
 # Spark SQL settings: every split of a file is a partition of its own (packing splits of several
 # files into one partition would mix their record numbers), and a split is at most 16 MB, so a
 # chunk is read in one piece and the reference file in several, on all cores.
+SPLIT_BYTES = 16 << 20
 SPLIT_SETTINGS = {
     "spark.sql.files.openCostInBytes": str(1 << 40),
-    "spark.sql.files.maxPartitionBytes": str(16 << 20),
+    "spark.sql.files.maxPartitionBytes": str(SPLIT_BYTES),
 }
+# A batch no larger than one split is parsed and aggregated by one task (no shuffle): measured
+# on 2 cores, one 10,000-row chunk 0.68 -> 0.58 s, ten chunks 1.46 -> 1.28 s. Larger batches
+# (the reference file, big chunks on a cluster) keep one task per split, in parallel.
+ONE_TASK_MAX_BYTES = SPLIT_BYTES
 _RECORD_BITS = (1 << 33) - 1
 _QUOTES = ("'", '"')
 
@@ -130,10 +138,15 @@ class Parser:
     keys: tuple[Column, ...]  # group keys: file, split, bad row, pair
     aggregates: tuple[Column, ...]
 
-    def summarise(self, spark: SparkSession, paths: Sequence[str]) -> DataFrame:
+    def summarise(
+        self, spark: SparkSession, paths: Sequence[str], one_task: bool = False
+    ) -> DataFrame:
         """One row per (file, split, pair) aggregate, per unusable row and header line, and per
-        split's blank lines."""
+        split's blank lines. With one_task, the lines (numbered per split first) are parsed and
+        aggregated by a single task, without a shuffle."""
         frame = _lines(spark, paths)
+        if one_task:
+            frame = frame.coalesce(1)
         for stage in self.stages:
             frame = frame.select(*stage)
         return frame.groupBy(*self.keys).agg(*self.aggregates)
@@ -284,10 +297,19 @@ def _merge_pair(into: dict[str, Any], row: dict[str, Any]) -> None:
 
 
 def collect_summaries(
-    spark: SparkSession, paths: Sequence[str], layout: CsvLayout, kind: str
+    spark: SparkSession,
+    paths: Sequence[str],
+    layout: CsvLayout,
+    kind: str,
+    total_bytes: int | None = None,
 ) -> dict[str, FileSummary]:
-    """Run one batch: per file base name, what the file holds (bounded by the batch's rows)."""
-    rows = parser_for(spark, layout, kind).summarise(spark, paths).toArrow().to_pylist()
+    """Run one batch: per file base name, what the file holds (bounded by the batch's rows).
+
+    `total_bytes`, when the caller knows the files' size, lets a small batch run as one task.
+    """
+    one_task = total_bytes is not None and total_bytes <= ONE_TASK_MAX_BYTES
+    parser = parser_for(spark, layout, kind)
+    rows = parser.summarise(spark, paths, one_task).toArrow().to_pylist()
     splits_of_part: dict[int, set[tuple[str, int]]] = {}
     lines_of_split: dict[tuple[str, int], int] = {}
     for row in rows:

@@ -35,8 +35,12 @@ def warm_up(spark: SparkSession, scratch: Path) -> list[spark_parsing.FileSummar
     chunk.write_text("\n".join((TRANSACTIONS_HEADER, *_TRANSACTION_ROWS)) + "\n")
     weights = scratch / "warm-up-importance.csv"
     weights.write_text("\n".join((IMPORTANCE_HEADER, *_IMPORTANCE_ROWS)) + "\n")
-    found = spark_parsing.collect_summaries(
-        spark, [str(chunk)], transactions_layout(TRANSACTIONS_HEADER), "transactions"
+    found = spark_parsing.collect_summaries(  # as a chunk is parsed: by one task, its size known
+        spark,
+        [str(chunk)],
+        transactions_layout(TRANSACTIONS_HEADER),
+        "transactions",
+        chunk.stat().st_size,
     )
     found.update(
         spark_parsing.collect_summaries(

@@ -39,6 +39,23 @@ def test_a_range_applies_earlier_unapplied_chunks_first(conn, spark, staged, tmp
     assert all(r.already_applied for r in again.results) and not again.spark_needed
 
 
+def test_the_spark_batch_is_told_the_size_of_its_chunks(conn, spark, staged, tmp_path, monkeypatch):
+    # Mechanism Y knows each staged chunk's bytes: a small batch runs as one Spark task.
+    from txn_assets.lib.state import engine
+
+    asked = []
+    summarise = engine.summarise_files
+
+    def spy(spark, paths, layout, kind, total_bytes=None):
+        asked.append(total_bytes)
+        return summarise(spark, paths, layout, kind, total_bytes)
+
+    monkeypatch.setattr(engine, "summarise_files", spy)
+    _apply(conn, spark, staged, [2], tmp_path)
+    files = sorted((tmp_path / "blob" / "staging").glob("chunk-*.csv"))
+    assert asked == [sum(f.stat().st_size for f in files)]
+
+
 def test_a_staged_file_that_changed_or_vanished_is_rejected_and_the_stream_goes_on(
     conn, spark, staged, tmp_path
 ):

@@ -1,10 +1,15 @@
-"""A file read in several splits gives exactly what one split gives: line numbers and pairs."""
+"""A file read in several splits gives exactly what one split gives: line numbers and pairs;
+a small batch parsed by one task gives exactly what one task per split gives."""
 
 from __future__ import annotations
 
 from contextlib import contextmanager
+from pathlib import Path
 
-from txn_assets.lib.spark_parsing import collect_summaries
+import pytest
+
+from txn_assets.lib import spark_parsing
+from txn_assets.lib.spark_parsing import ONE_TASK_MAX_BYTES, collect_summaries, parser_for
 from txn_assets.lib.state.engine import CANONICAL_LAYOUT
 from txn_assets_tests.builders import txns, write_chunk
 
@@ -30,11 +35,7 @@ def _comparable(summary):
 
 def test_splits_of_one_file_number_lines_and_merge_pairs_like_one_split(spark, tmp_path):
     # The same pair before and after the split boundaries, bad rows and blank lines throughout.
-    rows = []
-    for block in range(6):
-        rows += [*txns("C1", "M1", 5, "10.50"), *txns(f"C{block + 2}", "M2", 3, "7.25", "M")]
-        rows += [f"1,'C9','3','F','28007','M3','28007','es_food',oops{block},0", ""]
-    chunk = write_chunk(tmp_path / "chunk.csv", rows)
+    chunk = _mixed_chunk(tmp_path / "chunk.csv", 6)
 
     whole = collect_summaries(spark, [str(chunk)], CANONICAL_LAYOUT, "transactions")["chunk.csv"]
     with _split_size(spark, 1024):
@@ -46,3 +47,57 @@ def test_splits_of_one_file_number_lines_and_merge_pairs_like_one_split(spark, t
     assert _comparable(split) == _comparable(whole)
     assert [number for number, _ in whole.bad_rows] == [9 + 10 * b for b in range(6)]
     assert ("M1", "C1", 30, "315.000000", 30) in _comparable(whole)[1]
+
+
+def _mixed_chunk(path, block_count: int):
+    """Pairs repeated across split boundaries, a bad row and a blank line in every block."""
+    rows = []
+    for block in range(block_count):
+        rows += [*txns("C1", "M1", 5, "10.50"), *txns(f"C{block + 2}", "M2", 3, "7.25", "M")]
+        rows += [f"1,'C9','3','F','28007','M3','28007','es_food',oops{block},0", ""]
+    return write_chunk(path, rows)
+
+
+def _executed_plan(frame) -> str:
+    return frame._jdf.queryExecution().executedPlan().toString()
+
+
+def test_a_small_batch_is_parsed_by_one_task_without_a_shuffle_and_gives_the_same_summaries(
+    spark, tmp_path
+):
+    chunks = [str(_mixed_chunk(tmp_path / f"chunk-{i}.csv", 3 + i)) for i in range(3)]
+    size = sum(Path(c).stat().st_size for c in chunks)
+    parser = parser_for(spark, CANONICAL_LAYOUT, "transactions")
+    assert "Exchange" in _executed_plan(parser.summarise(spark, chunks))
+    assert "Exchange" not in _executed_plan(parser.summarise(spark, chunks, one_task=True))
+
+    parallel = collect_summaries(spark, chunks, CANONICAL_LAYOUT, "transactions")
+    one_task = collect_summaries(spark, chunks, CANONICAL_LAYOUT, "transactions", size)
+    # One task over several splits per file: numbered per split before they are merged.
+    with _split_size(spark, 1024):
+        split_one_task = collect_summaries(spark, chunks, CANONICAL_LAYOUT, "transactions", size)
+    for name in (f"chunk-{i}.csv" for i in range(3)):
+        assert _comparable(one_task[name]) == _comparable(parallel[name])
+        assert _comparable(split_one_task[name]) == _comparable(parallel[name])
+    assert [n for n, _ in one_task["chunk-2.csv"].bad_rows] == [9 + 10 * b for b in range(5)]
+
+
+@pytest.mark.parametrize(
+    ("total_bytes", "one_task"),
+    [(None, False), (1_000_000, True), (ONE_TASK_MAX_BYTES, True), (ONE_TASK_MAX_BYTES + 1, False)],
+)
+def test_only_a_batch_known_to_fit_one_split_runs_as_one_task(
+    spark, tmp_path, monkeypatch, total_bytes, one_task
+):
+    chunk = str(_mixed_chunk(tmp_path / "chunk.csv", 1))
+    asked = []
+    summarise = spark_parsing.Parser.summarise
+
+    def spy(self, spark, paths, one_task=False):
+        asked.append(one_task)
+        return summarise(self, spark, paths, one_task)
+
+    monkeypatch.setattr(spark_parsing.Parser, "summarise", spy)
+    found = collect_summaries(spark, [chunk], CANONICAL_LAYOUT, "transactions", total_bytes)
+    assert asked == [one_task]
+    assert found["chunk.csv"].bad_rows[0][0] == 9

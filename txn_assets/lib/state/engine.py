@@ -104,7 +104,8 @@ class ChunkInput:
     """A staged chunk as the engine takes it: index, a path Spark can read, its checksum.
 
     `load` gives the chunk's bytes when quarantined rows need them (default: read `path`);
-    `problem`, when set, says why the chunk cannot be read at all: it will be rejected.
+    `problem`, when set, says why the chunk cannot be read at all: it will be rejected. `size`
+    (bytes), when known, lets a small batch be parsed by one Spark task.
     """
 
     index: int
@@ -112,6 +113,7 @@ class ChunkInput:
     content_md5: str
     load: Callable[[], bytes] | None = None
     problem: str | None = None
+    size: int | None = None
 
     def raw_lines(self) -> list[bytes]:
         """The chunk's lines as bytes, without their '\\n' (position 0 is the header)."""
@@ -120,13 +122,17 @@ class ChunkInput:
 
 
 def summarise_files(
-    spark: SparkSession, paths: Sequence[str], layout: CsvLayout, kind: str
+    spark: SparkSession,
+    paths: Sequence[str],
+    layout: CsvLayout,
+    kind: str,
+    total_bytes: int | None = None,
 ) -> dict[str, FileSummary]:
     """One Spark action for all files: per file base name, its header, aggregates and bad rows."""
     names = [PurePosixPath(p).name for p in paths]
     if len(set(names)) != len(names):
         raise ValueError(f"files of one batch need distinct names: {names}")
-    found = spark_parsing.collect_summaries(spark, paths, layout, kind)
+    found = spark_parsing.collect_summaries(spark, paths, layout, kind, total_bytes)
     return {name: found.get(name, FileSummary(None, [], [])) for name in names}
 
 
@@ -264,7 +270,9 @@ def apply_chunks(
         if readable:
             if spark is None:
                 raise ValueError("readable chunks need a Spark session")
-            summaries = summarise_files(spark, [c.path for c in readable], layout, "transactions")
+            summaries = summarise_files(
+                spark, [c.path for c in readable], layout, "transactions", _total_size(readable)
+            )
         spark_share = (time.monotonic() - started) / len(pending)
         for chunk in pending:
             summary = summaries.get(PurePosixPath(chunk.path).name, FileSummary(None, [], []))
@@ -276,6 +284,12 @@ def apply_chunks(
                     conn, chunk, summary, rules, clock, spark_share, importance_md5
                 )
     return [results[c.index] for c in ordered]
+
+
+def _total_size(chunks: Sequence[ChunkInput]) -> int | None:
+    """The bytes of these chunks together, if each one's size is known."""
+    sizes = [c.size for c in chunks]
+    return None if None in sizes else sum(s for s in sizes if s is not None)
 
 
 def _lock_stream(cur: psycopg.Cursor[Any], conn: psycopg.Connection[Any], chunk: ChunkInput):  # type: ignore[no-untyped-def]
@@ -422,7 +436,7 @@ def reapply_rejected(
     """
     if chunk.problem is not None:
         raise ReapplyError(f"chunk {chunk.index} is still unreadable: {chunk.problem}")
-    summary = summarise_files(spark, [chunk.path], layout, "transactions")[
+    summary = summarise_files(spark, [chunk.path], layout, "transactions", chunk.size)[
         PurePosixPath(chunk.path).name
     ]
     problem = _rejection(summary, layout)
