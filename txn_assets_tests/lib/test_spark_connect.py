@@ -1,4 +1,6 @@
-"""The chunk parsing runs unchanged over Spark Connect (the server ships in the pyspark wheel)."""
+"""The chunk parsing runs unchanged over Spark Connect (the server ships in the pyspark wheel),
+and every client process of our server joins one server session (Spark's generated code is
+cached per session)."""
 
 from __future__ import annotations
 
@@ -22,8 +24,22 @@ summary = summarise_files(spark, [sys.argv[2]], CANONICAL_LAYOUT, "transactions"
 from pathlib import Path
 from txn_assets.lib.spark_warmup import warm_up
 warmed = [s.bad_rows for s in warm_up(spark, Path(sys.argv[3]))]  # what `dev` runs on its server
+spark.createDataFrame([(len(summary.aggregates),)], "pairs int").createOrReplaceTempView("left_by_the_first_client")
 print(json.dumps({"header": summary.header, "aggregates": summary.aggregates, "bad_rows": summary.bad_rows, "warmed": warmed}, default=str))
 """
+# A later run process: a temporary view lives in one server session only.
+NEXT_CLIENT = """
+import sys
+from txn_assets.lib.spark_session import build_spark_session
+spark = build_spark_session(sys.argv[1])
+print(spark.table("left_by_the_first_client").first()["pairs"])
+"""
+
+
+def _client(code: str, *args: str) -> str:
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300, check=True
+    ).stdout.strip()
 
 
 @pytest.mark.slow
@@ -32,16 +48,13 @@ def test_parsing_and_the_warm_up_over_spark_connect_equal_the_classic_session(sp
     chunk = write_chunk(tmp_path / "chunk.csv", rows)
     server = start_spark_connect(tmp_path / "spark")
     try:
-        child = subprocess.run(
-            [sys.executable, "-c", CLIENT, server.remote, str(chunk), str(tmp_path / "warm")],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=True,
-        )
+        first = _client(CLIENT, server.remote, str(chunk), str(tmp_path / "warm"))
+        # The next process finds the first one's session (and so its compiled plans).
+        next_client = _client(NEXT_CLIENT, server.remote)
     finally:
         server.stop()
-    remote = json.loads(child.stdout.strip().splitlines()[-1])
+    assert next_client.splitlines()[-1] == "2"
+    remote = json.loads(first.splitlines()[-1])
     summary = summarise_files(spark, [str(chunk)], CANONICAL_LAYOUT, "transactions")["chunk.csv"]
     local = json.loads(
         json.dumps(
