@@ -52,11 +52,12 @@ def warm_spark_early(
     from txn_assets.lib.spark_warmup import start_in_background
 
     config = spark_config_from_env(home.resolve() / "logs")
+    scratch = home.resolve() / "scratch"
     if "spark.remote" in config:
         if connect_server_is_ours:
-            start_in_background(config)
+            start_in_background(config, scratch_root=scratch)
         return
-    start_in_background(config, importance)
+    start_in_background(config, importance, scratch)
 
 
 def _stop_this_process_session() -> None:

@@ -208,12 +208,12 @@ def local_stack(
     """
     home = settings.home.resolve()
     with home_lock(home, command) as lock_fd, ExitStack() as stack:
+        _recover(home)  # first: what once_locked starts may already write to the scratch folder
         if once_locked is not None:
             once_locked()
         reaper = Reaper(home, keep_fds=(lock_fd,))
         stack.callback(reaper.close)  # last: everything else was stopped and released
         supervisor = Supervisor(reaper)
-        _recover(home)
         admin_url = os.environ.get("DATABASE_URL")
         if not admin_url:
             data_dir = home / "postgres"

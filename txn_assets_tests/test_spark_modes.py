@@ -16,7 +16,10 @@ def started(monkeypatch: pytest.MonkeyPatch) -> list[tuple[dict[str, str], Path 
     """The warm-ups asked for (recorded instead of starting a JVM or a Connect session)."""
     calls: list[tuple[dict[str, str], Path | None]] = []
 
-    def record(config: dict[str, str], importance: Path | None = None) -> Any:
+    def record(
+        config: dict[str, str], importance: Path | None = None, scratch_root: Path | None = None
+    ) -> Any:
+        assert scratch_root is not None and scratch_root.name == "scratch"  # inside the home
         calls.append((config, importance))
 
     monkeypatch.setattr(spark_warmup, "start_in_background", record)

@@ -27,6 +27,20 @@ resources = defs.resources
 print(type(resources["source"]).__name__, resources["stores"].root, sorted(SOURCE_FILE_KINDS))
 """
 
+# A fresh interpreter (the stack exports its settings): a killed run's leftovers in the scratch
+# folder, then a start whose early work (the warm-up) writes there at once.
+START_AFTER_A_KILLED_RUN = """
+import sys
+from pathlib import Path
+from txn_assets.stack import StackSettings, local_stack
+home = Path(sys.argv[1])
+(home / "scratch" / "left-by-a-killed-run").mkdir(parents=True)
+def once_locked():
+    (home / "scratch" / "txn-warm-up-started-early").mkdir(parents=True)
+with local_stack(StackSettings(home, source="none"), "report", once_locked=once_locked):
+    print(sorted(p.name for p in (home / "scratch").iterdir()))
+"""
+
 
 def test_another_database_keeps_credentials_and_options():
     url = database_url_for("postgresql://u:p%40ss@db.example:6543/postgres?sslmode=require", "txn")
@@ -68,6 +82,19 @@ def test_definitions_loaded_after_a_background_preload_follow_the_settings_expor
 def test_modules_that_read_the_settings_are_refused_in_the_background():
     with pytest.raises(ValueError, match="read the environment"):
         import_in_background("txn_assets.runner", "txn_assets.definitions")
+
+
+def test_the_start_clears_a_killed_runs_scratch_before_its_early_work_writes_there(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    done = subprocess.run(
+        [sys.executable, "-c", START_AFTER_A_KILLED_RUN, str(tmp_path / "home")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "['txn-warm-up-started-early']"
 
 
 class TestTheImportanceFileParsedAhead:

@@ -60,13 +60,16 @@ _parses: dict[str, ImportanceParse] = {}
 _lock = threading.Lock()
 
 
-def announce_importance(path: Path) -> ImportanceParse | None:
+def announce_importance(path: Path, scratch_root: Path | None = None) -> ImportanceParse | None:
     """Copy a CustomerImportance file and announce its parse (None if unreadable or announced).
 
     From now on a load of a file with the same md5 waits for this parse (`run` it next). The
     copy is what Spark reads, so the md5 is that of the bytes parsed even if the file changes.
+    It lives in a temporary folder under `scratch_root` (default: the machine's temp folder).
     """
-    scratch = tempfile.TemporaryDirectory(prefix="txn-parse-ahead-")
+    if scratch_root is not None:
+        scratch_root.mkdir(parents=True, exist_ok=True)
+    scratch = tempfile.TemporaryDirectory(prefix="txn-parse-ahead-", dir=scratch_root)
     copy = Path(scratch.name) / path.name
     try:
         shutil.copyfile(path, copy)

@@ -50,16 +50,23 @@ def warm_up(spark: SparkSession, scratch: Path) -> list[spark_parsing.FileSummar
     return [found[chunk.name], found[weights.name]]
 
 
-def start_in_background(config: dict[str, str], importance: Path | None = None) -> threading.Thread:
+def start_in_background(
+    config: dict[str, str], importance: Path | None = None, scratch_root: Path | None = None
+) -> threading.Thread:
     """Start this process's session with `config` and warm it, on a daemon thread.
 
     Whoever asks for the session later (dagster-pyspark's resource) gets the same one from
     `getOrCreate`, waiting for the start-up already under way instead of starting another.
     With `importance`, that file is parsed first, for the weights load (`parsed_ahead`): the
     new JVM's first action is then one the stream needs, not a second one competing with it.
+    The warm-up's files and the copy parsed ahead live in temporary folders under
+    `scratch_root` (the home's scratch folder, cleared when a command next starts on the
+    home): a process killed mid warm-up leaves them there, not in the machine's /tmp.
     """
 
-    announced = announce_importance(importance) if importance is not None else None
+    if scratch_root is not None:
+        scratch_root.mkdir(parents=True, exist_ok=True)
+    announced = announce_importance(importance, scratch_root) if importance is not None else None
 
     def start() -> None:
         from txn_assets.lib.spark_session import session_from_config
@@ -67,7 +74,7 @@ def start_in_background(config: dict[str, str], importance: Path | None = None) 
         try:
             if announced is not None:
                 announced.run(lambda: session_from_config(config))
-            with tempfile.TemporaryDirectory(prefix="txn-warm-up-") as scratch:
+            with tempfile.TemporaryDirectory(prefix="txn-warm-up-", dir=scratch_root) as scratch:
                 warm_up(session_from_config(config), Path(scratch))
         except Exception:  # the resource starts the session again and reports the failure
             logging.getLogger(__name__).warning("Spark warm-up failed", exc_info=True)

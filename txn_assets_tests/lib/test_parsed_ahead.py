@@ -42,10 +42,12 @@ class UnusableSpark:
 def test_the_parse_ahead_equals_a_parse_of_the_file(spark, tmp_path):
     path = write_importance(tmp_path / "CustomerImportance.csv", ROWS)
 
-    announced = announce_importance(path)
+    announced = announce_importance(path, tmp_path / "scratch")
     assert announced is not None
+    assert announced.copy.parent.parent == tmp_path / "scratch"  # the home's, not /tmp
     announced.run(lambda: spark)
     ahead = take_importance(md5_file(path))
+    assert list((tmp_path / "scratch").iterdir()) == []  # the copy is gone once parsed
 
     direct = collect_summaries(
         spark, [str(path)], importance_layout(IMPORTANCE_HEADER), "importance"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from txn_assets.lib import spark_warmup
 from txn_assets.lib.checksums import md5_file
 from txn_assets.lib.parsed_ahead import take_importance
 from txn_assets.lib.spark_session import spark_config
@@ -44,3 +45,18 @@ def test_a_background_start_given_the_importance_file_parses_it_for_the_load(
 
     assert taken is not None
     assert [(r["customer"], r["merchant"]) for r in taken.aggregates] == [("C1", "M1")]
+
+
+def test_the_background_warm_up_keeps_its_files_under_the_scratch_folder_it_is_given(
+    spark, spark_log, tmp_path, monkeypatch
+):
+    folders = []
+    monkeypatch.setattr(spark_warmup, "warm_up", lambda spark, scratch: folders.append(scratch))
+    scratch_root = tmp_path / "home" / "scratch"
+
+    thread = start_in_background(spark_config(log_file=str(spark_log)), scratch_root=scratch_root)
+    thread.join(timeout=120)
+
+    [folder] = folders
+    assert folder.parent == scratch_root and folder.name.startswith("txn-warm-up-")
+    assert list(scratch_root.iterdir()) == []  # removed once warmed
