@@ -18,7 +18,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from txn_assets.lib import settings
-from txn_assets.stack import LocalStack, home_from_env
+from txn_assets.stack import LocalStack, home_from_env, scratch_folder
 
 SPARK_MODES = ("local", "connect", "cluster")
 
@@ -51,8 +51,9 @@ def warm_spark_early(
     """
     from txn_assets.lib.spark_warmup import start_in_background
 
-    config = spark_config_from_env(home.resolve() / "logs")
-    scratch = home.resolve() / "scratch"
+    home = home.resolve()
+    config = spark_config_from_env(home / "logs")
+    scratch = scratch_folder(home)
     if "spark.remote" in config:
         if connect_server_is_ours:
             start_in_background(config, scratch_root=scratch)

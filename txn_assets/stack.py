@@ -35,6 +35,12 @@ def home_from_env() -> Path:
     return Path(os.environ.get("TXN_HOME", ".state"))
 
 
+def scratch_folder(home: Path) -> Path:
+    """The home's scratch folder (Mechanism Y's local copies, the Spark warm-up's files), cleared
+    when a command starts on the home."""
+    return home / "scratch"
+
+
 @dataclass(frozen=True)
 class StackSettings:
     """What the local stack needs to know."""
@@ -174,7 +180,7 @@ def _recover(home: Path) -> None:
     """Clear what a process killed without warning can leave behind (the lock is held)."""
     for leftover in (home / "blob").rglob(".tmp-*"):  # a store write cut short
         leftover.unlink(missing_ok=True)
-    shutil.rmtree(home / "scratch", ignore_errors=True)
+    shutil.rmtree(scratch_folder(home), ignore_errors=True)
 
 
 def fail_orphaned_runs(reason: str) -> list[str]:
@@ -242,7 +248,7 @@ def local_stack(
             "TXN_CHUNK_ROWS": str(settings.chunk_rows),
             "TXN_STORE": "local" if settings.store == "local" else "azure",
             "TXN_STORE_ROOT": str(home / "blob"),
-            "TXN_SCRATCH_DIR": str(home / "scratch"),
+            "TXN_SCRATCH_DIR": str(scratch_folder(home)),
             "TXN_LOG_DIR": str(home / "logs"),
         }
         if settings.store == "azurite":

@@ -24,7 +24,7 @@ from txn_assets.resources.sources import (
 )
 from txn_assets.resources.stores import LocalStoreResource, StoreResource
 from txn_assets.spark_modes import spark_config_from_env
-from txn_assets.stack import home_from_env
+from txn_assets.stack import home_from_env, scratch_folder
 
 
 def _env(name: str, default: str = "") -> str:
@@ -61,7 +61,7 @@ def store_from_env() -> StoreResource:
     common = {
         "staging_prefix": _env("TXN_STAGING_PREFIX", settings.STAGING_PREFIX),
         "output_prefix": _env("TXN_OUTPUT_PREFIX", settings.OUTPUT_PREFIX),
-        "scratch_dir": _env("TXN_SCRATCH_DIR", str(home_from_env() / "scratch")),
+        "scratch_dir": _env("TXN_SCRATCH_DIR", str(scratch_folder(home_from_env()))),
     }
     kind = _env("TXN_STORE", "local")
     if kind == "local":
