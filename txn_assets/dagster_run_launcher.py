@@ -68,14 +68,6 @@ def worker_is_alive(tag_value: str) -> bool:
         return False
 
 
-def in_the_daemon() -> bool:
-    """Whether this process is `dagster-daemon run` (as `dagster dev` starts it, or by hand)."""
-    main_spec = getattr(sys.modules.get("__main__"), "__spec__", None)
-    return (main_spec is not None and main_spec.name.startswith("dagster._daemon")) or Path(
-        sys.argv[0]
-    ).name == "dagster-daemon"
-
-
 class ForkServerRunLauncher(RunLauncher, ConfigurableClass):
     """Launches each run in a worker forked from a fork server with `preload_modules` imported."""
 
@@ -92,10 +84,6 @@ class ForkServerRunLauncher(RunLauncher, ConfigurableClass):
         # of the fork server's bookkeeping in this process.
         self._workers: dict[str, multiprocessing.process.BaseProcess] = {}
         super().__init__()
-        if in_the_daemon():
-            # The daemon is the process that launches runs: have the libraries imported before
-            # the first run is queued rather than while it waits.
-            threading.Thread(target=self._ensure_fork_server, daemon=True).start()
 
     @property
     def inst_data(self) -> ConfigurableClassData | None:
@@ -112,7 +100,11 @@ class ForkServerRunLauncher(RunLauncher, ConfigurableClass):
         return cls(inst_data=inst_data, **config_value)
 
     def _ensure_fork_server(self) -> None:
-        """Start the fork server once; it imports `preload_modules` before serving."""
+        """Start the fork server once; it imports `preload_modules` before serving.
+
+        Dagster creates a run launcher when it first launches a run, so that first run waits
+        for the imports, as it would have in a new interpreter; every later run is forked.
+        """
         with self._started:
             self._context.set_forkserver_preload(self._preload_modules)
             from multiprocessing import forkserver
