@@ -198,14 +198,16 @@ def _produce(args: argparse.Namespace) -> int:
 def _dev(args: argparse.Namespace) -> int:
     from txn_assets.dagster_dev import start_dagster_dev
     from txn_assets.spark_modes import spark_for, warm_spark_early
-    from txn_assets.stack import local_stack
+    from txn_assets.stack import importance_to_parse_ahead, local_stack
 
+    settings = _settings(args)
+    importance = importance_to_parse_ahead(settings)  # before the stack makes the home's database
     with (
-        local_stack(_settings(args), "dev") as stack,
+        local_stack(settings, "dev") as stack,
         spark_for(args.spark, stack, via_connect=True),
     ):
         if args.spark != "local":  # runs use the Spark Connect server: warm it while Dagster starts
-            warm_spark_early(stack.home, connect_server_is_ours=True)
+            warm_spark_early(stack.home, importance, connect_server_is_ours=True)
         log = stack.home / "logs" / "dagster-dev.log"
         print(f"starting Dagster's webserver and daemon (their log: {log}) ...", flush=True)
         # Its own process group, so that stopping `dev` stops the webserver, daemon and runs too.

@@ -6,18 +6,29 @@ before Dagster has even loaded, so its Spark warm-up parses it at once and keeps
 here, under the md5 of the exact bytes it parsed. The weights load then takes that summary when
 its own file has the same md5, waiting for a parse still under way rather than running a second
 one beside it; any other file, or a failed parse ahead, is parsed by the load as always.
+
+`dev` parses ahead the same way through its Spark Connect server, but the weights load runs in
+a Dagster run's own process: there the parse is handed over through a folder (the home's
+scratch folder). While it runs, a marker names the parsing process; the summary is then written
+as JSON and the marker removed. A load waits while the marker's process lives.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+import psutil
 from pyspark.sql import SparkSession
 
 from txn_assets.lib.checksums import md5_file
@@ -26,6 +37,13 @@ from txn_assets.lib.spark_parsing import FileSummary, collect_summaries
 
 # A load never waits longer than this for a parse ahead (it then parses the file itself).
 WAIT_SECONDS = 600.0
+HANDOVER_PREFIX = "parsed-importance-"
+_DECIMAL = "decimal"
+
+
+def handover_paths(folder: Path, md5: str) -> tuple[Path, Path]:
+    """The summary handed over through `folder`, and the marker of a parse under way."""
+    return folder / f"{HANDOVER_PREFIX}{md5}.json", folder / f"{HANDOVER_PREFIX}{md5}.parsing"
 
 
 @dataclass
@@ -37,6 +55,7 @@ class ImportanceParse:
     scratch: tempfile.TemporaryDirectory[str]
     done: threading.Event = field(default_factory=threading.Event)
     summary: FileSummary | None = None
+    handover: Path | None = None  # a folder: the summary is handed to other processes there
 
     def run(self, spark: Callable[[], SparkSession]) -> None:
         """Parse the copy (`spark` may still be starting the session); done, whatever happens.
@@ -47,25 +66,53 @@ class ImportanceParse:
             layout = importance_layout(read_first_line(self.copy), what=self.copy.name)
             summaries = collect_summaries(spark(), [str(self.copy)], layout, "importance")
             self.summary = summaries.get(self.copy.name, FileSummary(None, [], []))
+            if self.handover is not None:  # this process's loads have the summary anyway
+                _write_handover(self.handover, self.md5, self.summary)
         except HeaderError:
             pass
         except Exception:  # the load parses the file itself and reports what goes wrong
             logging.getLogger(__name__).warning("parsing %s ahead failed", self.copy, exc_info=True)
         finally:
+            if self.handover is not None:
+                handover_paths(self.handover, self.md5)[1].unlink(missing_ok=True)
             self.done.set()
             self.scratch.cleanup()
+
+
+def _write_handover(folder: Path, md5: str, summary: FileSummary) -> None:
+    """The summary as JSON, complete or absent (written aside, then renamed).
+
+    Sums of weights are exact decimals: they are written as their digits, not as floats.
+    """
+    final = handover_paths(folder, md5)[0]
+    partial = final.with_suffix(".json.part")
+    partial.write_text(json.dumps(asdict(summary), default=_encode_decimal))
+    os.replace(partial, final)
+
+
+def _encode_decimal(value: object) -> dict[str, str]:
+    if isinstance(value, Decimal):
+        return {_DECIMAL: str(value)}
+    raise TypeError(f"{type(value).__name__} in a parsed summary")
+
+
+def _decode_decimal(found: dict[str, Any]) -> Any:
+    return Decimal(found[_DECIMAL]) if found.keys() == {_DECIMAL} else found
 
 
 _parses: dict[str, ImportanceParse] = {}
 _lock = threading.Lock()
 
 
-def announce_importance(path: Path, scratch_root: Path | None = None) -> ImportanceParse | None:
+def announce_importance(
+    path: Path, scratch_root: Path | None = None, hand_over: bool = False
+) -> ImportanceParse | None:
     """Copy a CustomerImportance file and announce its parse (None if unreadable or announced).
 
     From now on a load of a file with the same md5 waits for this parse (`run` it next). The
     copy is what Spark reads, so the md5 is that of the bytes parsed even if the file changes.
     It lives in a temporary folder under `scratch_root` (default: the machine's temp folder).
+    `hand_over`: loads in other processes wait for it too, through `scratch_root`.
     """
     if scratch_root is not None:
         scratch_root.mkdir(parents=True, exist_ok=True)
@@ -82,18 +129,51 @@ def announce_importance(path: Path, scratch_root: Path | None = None) -> Importa
             scratch.cleanup()
             return None
         _parses[parse.md5] = parse
+    if hand_over and scratch_root is not None:
+        parse.handover = scratch_root
+        handover_paths(scratch_root, parse.md5)[1].write_text(str(os.getpid()))
     return parse
 
 
-def take_importance(md5: str, wait_seconds: float = WAIT_SECONDS) -> FileSummary | None:
+def take_importance(
+    md5: str, wait_seconds: float = WAIT_SECONDS, handed_over_in: Path | None = None
+) -> FileSummary | None:
     """The summary parsed ahead for a file with this md5 (waiting for it if under way), once.
 
+    Looks in this process first, then in the folder `handed_over_in` (another process's parse).
     Taken means forgotten: a later load (the same file loaded again after a reset) parses anew.
     """
     with _lock:
         parse = _parses.get(md5)
-    if parse is None or not parse.done.wait(wait_seconds):
+    if parse is None:
+        return _take_handed_over(handed_over_in, md5, wait_seconds) if handed_over_in else None
+    if not parse.done.wait(wait_seconds):
         return None
     with _lock:
         _parses.pop(md5, None)
     return parse.summary
+
+
+def _take_handed_over(folder: Path, md5: str, wait_seconds: float) -> FileSummary | None:
+    summary_file, marker = handover_paths(folder, md5)
+    deadline = time.monotonic() + wait_seconds
+    while _parsing(marker) and time.monotonic() < deadline:
+        if summary_file.exists():
+            break
+        time.sleep(0.1)
+    try:  # the summary is complete once it has its name (or another load took it)
+        found = json.loads(summary_file.read_text(), object_hook=_decode_decimal)
+        summary_file.unlink(missing_ok=True)
+    except FileNotFoundError:
+        return None
+    return FileSummary(
+        found["header"], found["aggregates"], [(int(p), str(r)) for p, r in found["bad_rows"]]
+    )
+
+
+def _parsing(marker: Path) -> bool:
+    """Whether the process a marker names still runs (a killed `dev` leaves its marker)."""
+    try:
+        return psutil.pid_exists(int(marker.read_text()))
+    except (FileNotFoundError, ValueError):
+        return False

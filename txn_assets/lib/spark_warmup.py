@@ -51,7 +51,10 @@ def warm_up(spark: SparkSession, scratch: Path) -> list[spark_parsing.FileSummar
 
 
 def start_in_background(
-    config: dict[str, str], importance: Path | None = None, scratch_root: Path | None = None
+    config: dict[str, str],
+    importance: Path | None = None,
+    scratch_root: Path | None = None,
+    hand_over: bool = False,
 ) -> threading.Thread:
     """Start this process's session with `config` and warm it, on a daemon thread.
 
@@ -62,11 +65,15 @@ def start_in_background(
     The warm-up's files and the copy parsed ahead live in temporary folders under
     `scratch_root` (the home's scratch folder, cleared when a command next starts on the
     home): a process killed mid warm-up leaves them there, not in the machine's /tmp.
+    `hand_over`: the parse of `importance` is for loads in other processes too (a Spark
+    Connect server's runs), through `scratch_root`.
     """
 
     if scratch_root is not None:
         scratch_root.mkdir(parents=True, exist_ok=True)
-    announced = announce_importance(importance, scratch_root) if importance is not None else None
+    announced = (
+        announce_importance(importance, scratch_root, hand_over) if importance is not None else None
+    )
 
     def start() -> None:
         from txn_assets.lib.spark_session import session_from_config

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -125,3 +127,77 @@ def test_a_load_arriving_during_the_parse_waits_for_it(spark, tmp_path):
 def test_an_unreadable_file_is_left_to_the_load(tmp_path: Path):
     missing = tmp_path / "CustomerImportance.csv"
     assert announce_importance(missing) is None
+
+
+def _handover_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.glob(f"{parsed_ahead.HANDOVER_PREFIX}*"))
+
+
+def test_a_parse_handed_over_reaches_a_load_in_another_process(spark, conn, tmp_path, monkeypatch):
+    path = write_importance(tmp_path / "CustomerImportance.csv", ROWS)
+    scratch = tmp_path / "scratch"
+    announced = announce_importance(path, scratch, hand_over=True)
+    assert announced is not None
+    assert _handover_files(scratch) == [f"{parsed_ahead.HANDOVER_PREFIX}{announced.md5}.parsing"]
+    announced.run(lambda: spark)
+    assert _handover_files(scratch) == [f"{parsed_ahead.HANDOVER_PREFIX}{announced.md5}.json"]
+    monkeypatch.setattr(parsed_ahead, "_parses", {})  # the load's process announced nothing
+
+    result = load_weights(  # type: ignore[arg-type]
+        conn, UnusableSpark(), str(path), md5_file(path), handed_over_in=scratch
+    )
+
+    assert (result.pairs, result.quarantined_rows, result.already_loaded) == (2, 2, False)
+    weights = conn.execute(
+        "SELECT customer, merchant, weight FROM txn.customer_weight ORDER BY 1"
+    ).fetchall()
+    assert [(c, m, float(w)) for c, m, w in weights] == [("C1", "M1", 1.0), ("C3", "M2", 2.0)]
+    reasons = conn.execute("SELECT reason FROM txn.quarantine ORDER BY 1").fetchall()
+    assert [r for (r,) in reasons] == [
+        "weight is negative: -1",
+        "weight is not a number: not-a-number",
+    ]
+    assert _handover_files(scratch) == []  # taken means forgotten
+
+
+def test_a_load_in_another_process_waits_for_the_handed_over_parse(spark, tmp_path):
+    path = write_importance(tmp_path / "CustomerImportance.csv", ROWS)
+    scratch = tmp_path / "scratch"
+    asked, release = threading.Event(), threading.Event()
+
+    def session_once_released() -> Any:
+        asked.set()
+        release.wait(30)
+        return spark
+
+    announced = announce_importance(path, scratch, hand_over=True)
+    assert announced is not None
+    parsed_ahead._parses.pop(announced.md5)  # seen from another process: only the folder
+    parsing = threading.Thread(target=announced.run, args=(session_once_released,))
+    parsing.start()
+    assert asked.wait(30)
+    threading.Timer(0.5, release.set).start()
+
+    taken = take_importance(announced.md5, wait_seconds=60, handed_over_in=scratch)
+    parsing.join(60)
+
+    assert release.is_set()
+    direct = collect_summaries(
+        spark, [str(path)], importance_layout(IMPORTANCE_HEADER), "importance"
+    )[path.name]
+    assert taken is not None
+    assert (taken.header, taken.bad_rows) == (direct.header, direct.bad_rows)
+    assert sorted(map(str, taken.aggregates)) == sorted(map(str, direct.aggregates))
+
+
+def test_the_marker_of_a_killed_parser_is_not_waited_for(tmp_path):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    dead = subprocess.Popen(["true"])  # a pid that no longer runs
+    dead.wait()
+    _, marker = parsed_ahead.handover_paths(scratch, "abc")
+    marker.write_text(str(dead.pid))
+
+    started = time.monotonic()
+    assert take_importance("abc", wait_seconds=600, handed_over_in=scratch) is None
+    assert time.monotonic() - started < 60, "waited for a process that had exited"

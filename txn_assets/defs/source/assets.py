@@ -93,7 +93,13 @@ def customer_weights(
         result = loaded_weights(conn, identity.md5)
         if result is None:
             local = importance.download_to(stores.scratch() / "CustomerImportance.csv")
-            result = load_weights(conn, spark.spark_session, str(local), identity.md5)
+            result = load_weights(
+                conn,
+                spark.spark_session,
+                str(local),
+                identity.md5,
+                handed_over_in=stores.scratch(),  # where `dev` hands over its parse ahead
+            )
     context.log.info("weights: %s pairs (already loaded: %s)", result.pairs, result.already_loaded)
     return dg.MaterializeResult(
         metadata={

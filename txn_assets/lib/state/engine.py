@@ -551,6 +551,7 @@ def load_weights(
     importance_path: str,
     importance_md5: str,
     clock: Callable[[], datetime] = utc_now,
+    handed_over_in: Path | None = None,
 ) -> WeightLoadResult:
     """Load CustomerImportance once per stream; the same file again is a no-op.
 
@@ -564,7 +565,8 @@ def load_weights(
         return done
     path = Path(importance_path)
     layout = importance_layout(read_first_line(path), what=path.name)
-    summary = parsed_ahead.take_importance(importance_md5)  # `run` parses it while starting
+    # `run` and `dev` parse it while they start (`dev` hands it over through `handed_over_in`).
+    summary = parsed_ahead.take_importance(importance_md5, handed_over_in=handed_over_in)
     if summary is None:
         summary = summarise_files(spark, [importance_path], layout, "importance")[path.name]
     with conn.transaction(), conn.cursor() as cur:
@@ -574,7 +576,7 @@ def load_weights(
         if not loaded_meanwhile:
             _insert_weights(cur, summary, importance_md5, clock(), path)
     if loaded_meanwhile:  # outside the transaction: the check above commits and compares again
-        return load_weights(conn, spark, importance_path, importance_md5, clock)
+        return load_weights(conn, spark, importance_path, importance_md5, clock, handed_over_in)
     return WeightLoadResult(
         pairs=len(summary.aggregates),
         quarantined_rows=len(summary.bad_rows),
