@@ -9,8 +9,10 @@ import re
 import signal
 import time
 
+import psutil
 import pytest
 
+from txn_assets.dagster_run_launcher import WORKER_TAG
 from txn_assets.definitions import defs
 from txn_assets.stack import PROJECT_ROOT
 from txn_assets_tests.browser import BrowserUI, browser_page, screenshot_dir
@@ -23,6 +25,7 @@ from txn_assets_tests.devstack import (
 
 pytestmark = pytest.mark.slow
 
+FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
 X_CONFIG = {"ops": {"produce_chunks": {"config": {"interval_seconds": 0.5}}}}
 CHUNK_ASSETS = ["pattern_state", "chunk_detections", "detection_files"]
 # Screenshots of the browser test: kept with the checkout (CI collects them), or where
@@ -150,10 +153,36 @@ def _started_y_worker(dev: DevStack) -> tuple[str, int] | None:
     return None
 
 
+def _terminate_x_once_it_staged_a_chunk(dev: DevStack) -> None:
+    """Mechanism X launched slowly and terminated from the UI: its run is canceled, its
+    worker gone; the X launched next resumes where it stopped (the backfills then check)."""
+    run_id = dev.ui.launch_job(
+        "mechanism_x_job", {"ops": {"produce_chunks": {"config": {"interval_seconds": 1}}}}
+    )
+    dev.ui.wait_for("X's first chunk", lambda: dev.status()[0] >= 1, 300, every_s=0.3)
+    (worker,) = [r for r in dev.ui.runs() if r.run_id == run_id]
+    pid = int(worker.tags[WORKER_TAG].split()[0])
+    dev.ui.terminate(run_id)
+    status = dev.ui.wait_for(
+        "the terminated X run",
+        lambda: next(
+            (r.status for r in dev.ui.runs() if r.run_id == run_id and r.status in FINISHED),
+            None,
+        ),
+        120,
+    )
+    assert status == "CANCELED", "\n".join(
+        m for m in dev.ui.run_messages(run_id) if "Materialized" not in m
+    )
+    dev.ui.wait_for("its worker to exit", lambda: not psutil.pid_exists(pid), 60)
+    assert dev.status()[0] < 12, "terminated before X had staged every chunk"
+
+
 def test_a_backfill_over_all_partitions_twice_leaves_identical_state_and_files(
     files, expected_rows, tmp_path
 ):
     with dev_stack(tmp_path / "home", files) as dev:
+        _terminate_x_once_it_staged_a_chunk(dev)
         producer = dev.ui.launch_job(
             "mechanism_x_job", {"ops": {"produce_chunks": {"config": {"interval_seconds": 0}}}}
         )

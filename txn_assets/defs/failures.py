@@ -24,8 +24,17 @@ FINAL_ERRORS = (
 
 @contextmanager
 def final_errors_fail_without_retry() -> Iterator[None]:
-    """Turn a final error into a dg.Failure that names the problem and skips op retries."""
+    """Turn a final error into a dg.Failure that names the problem and skips op retries.
+
+    A terminated run is final too: Dagster retries an interrupted op that has a RetryPolicy
+    (meant for preempted workers), which would carry on a producer the user stopped. As a
+    failure without retry, the step ends and Dagster marks the terminating run canceled.
+    """
     try:
         yield
     except FINAL_ERRORS as err:
         raise dg.Failure(description=f"{type(err).__name__}: {err}", allow_retries=False) from err
+    except (dg.DagsterExecutionInterruptedError, KeyboardInterrupt) as interrupt:
+        raise dg.Failure(
+            description="the run was interrupted (terminated): stopping", allow_retries=False
+        ) from interrupt
