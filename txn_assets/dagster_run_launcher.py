@@ -12,6 +12,11 @@ when the run starts, so an edited asset takes effect on the next run, as with th
 launcher. Each worker's pid (and start time, against pid reuse) is a tag of its run, which is
 how a run is terminated from the UI and how run monitoring sees a worker that died
 (`check_run_worker_health`): the run is failed, and retried.
+
+Workers run in the daemon's environment, on its machine: the code location must be loaded from
+the same Python environment (a `python_module` location, as `dagster dev` runs it). This
+builds on Dagster's launcher interfaces (`dagster._core.launcher`, `dagster api
+execute_run`), which integrations such as dagster-docker use too; dagster is pinned exactly.
 """
 
 from __future__ import annotations
@@ -51,20 +56,28 @@ def execute_run_in_worker(serialized_args: str) -> None:
     run_command(input_json=serialized_args, compressed_input_json=None)
 
 
+def _start_ticks(pid: int) -> str:
+    """When a process started, in clock ticks since boot (/proc/<pid>/stat, field 22).
+
+    Not a wall-clock time: a stepped clock (NTP, a resumed VM) would make a live worker look
+    like another process.
+    """
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
 def worker_tag_value(pid: int) -> str:
     """The pid and start time naming one process: a reused pid has another start time."""
-    return f"{pid} {psutil.Process(pid).create_time():.3f}"
+    return f"{pid} {_start_ticks(pid)}"
 
 
 def worker_is_alive(tag_value: str) -> bool:
     """Whether the process a run's worker tag names still runs (a zombie has exited)."""
     pid_text, started = tag_value.split()
     try:
-        process = psutil.Process(int(pid_text))
-        return (
-            f"{process.create_time():.3f}" == started and process.status() != psutil.STATUS_ZOMBIE
-        )
-    except psutil.NoSuchProcess:
+        alive = psutil.Process(int(pid_text)).status() != psutil.STATUS_ZOMBIE
+        return alive and _start_ticks(int(pid_text)) == started
+    except (psutil.NoSuchProcess, FileNotFoundError, ProcessLookupError):
         return False
 
 
@@ -80,8 +93,7 @@ class ForkServerRunLauncher(RunLauncher, ConfigurableClass):
         self._preload_modules = list(preload_modules)
         self._context = multiprocessing.get_context("forkserver")
         self._started = threading.Lock()
-        # Workers this process started, joined once they exit so that none lingers as a zombie
-        # of the fork server's bookkeeping in this process.
+        # Workers this process started, by run id; joined once they have exited.
         self._workers: dict[str, multiprocessing.process.BaseProcess] = {}
         super().__init__()
 
@@ -132,21 +144,34 @@ class ForkServerRunLauncher(RunLauncher, ConfigurableClass):
             name=f"dagster-run-{run.run_id}",
         )
         worker.start()
+        # multiprocessing joins its children when this process exits: a daemon stopping
+        # would wait for every run (Mechanism X runs for the whole stream). Runs outlive the
+        # daemon, as they outlive it under Dagster's default launcher; joined below instead.
+        multiprocessing.process._children.discard(worker)  # type: ignore[attr-defined]
         pid = check.not_none(worker.pid)
         self._workers[run.run_id] = worker
-        self._instance.add_run_tags(run.run_id, {WORKER_TAG: worker_tag_value(pid)})
+        try:
+            self._instance.add_run_tags(run.run_id, {WORKER_TAG: worker_tag_value(pid)})
+        except BaseException:  # no tag: nothing could monitor or terminate this worker
+            worker.kill()
+            raise
         self._instance.report_engine_event(
             f"Forked the run worker (pid: {pid}) from the fork server.", run, cls=type(self)
         )
 
     def _join_exited_workers(self) -> None:
+        """Forget the workers that exited (the fork server reaps them; this closes our end)."""
         for run_id, worker in list(self._workers.items()):
             if not worker.is_alive():
                 worker.join()
                 del self._workers[run_id]
 
     def terminate(self, run_id: str) -> bool:
-        """Interrupts the worker (SIGTERM, which Dagster's run worker handles as a cancel)."""
+        """Interrupts the worker (SIGTERM, which Dagster's run worker handles as a cancel).
+
+        The webserver calls this: it must see the daemon's processes (one machine, as
+        `dagster dev` runs them).
+        """
         run = self._instance.get_run_by_id(run_id)
         if not run or run.is_finished:
             return False
@@ -155,7 +180,10 @@ class ForkServerRunLauncher(RunLauncher, ConfigurableClass):
         if tag_value is None or not worker_is_alive(tag_value):
             self._instance.report_engine_event("No run worker to interrupt.", run, cls=type(self))
             return False
-        os.kill(int(tag_value.split()[0]), signal.SIGTERM)
+        try:
+            os.kill(int(tag_value.split()[0]), signal.SIGTERM)
+        except ProcessLookupError:  # exited since the check
+            return False
         return True
 
     @property

@@ -155,7 +155,8 @@ def _started_y_worker(dev: DevStack) -> tuple[str, int] | None:
 
 def _terminate_x_once_it_staged_a_chunk(dev: DevStack) -> None:
     """Mechanism X launched slowly and terminated from the UI: its run is canceled, its
-    worker gone; the X launched next resumes where it stopped (the backfills then check)."""
+    worker gone. The X launched next resumes where it stopped: the state and files the
+    backfills then compare with `run`'s would differ by a lost or repeated chunk."""
     run_id = dev.ui.launch_job(
         "mechanism_x_job", {"ops": {"produce_chunks": {"config": {"interval_seconds": 1}}}}
     )

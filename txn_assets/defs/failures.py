@@ -23,18 +23,24 @@ FINAL_ERRORS = (
 
 
 @contextmanager
-def final_errors_fail_without_retry() -> Iterator[None]:
+def final_errors_fail_without_retry(
+    context: dg.OpExecutionContext | dg.AssetExecutionContext,
+) -> Iterator[None]:
     """Turn a final error into a dg.Failure that names the problem and skips op retries.
 
-    A terminated run is final too: Dagster retries an interrupted op that has a RetryPolicy
-    (meant for preempted workers), which would carry on a producer the user stopped. As a
-    failure without retry, the step ends and Dagster marks the terminating run canceled.
+    Terminating the run is final too: Dagster retries an interrupted op that has a RetryPolicy
+    (meant for preempted workers), which would carry on a producer the user stopped. While the
+    run is being canceled, an interrupt fails the step without retry and Dagster marks the run
+    canceled; any other interrupt (a worker shut down) is still retried.
     """
     try:
         yield
     except FINAL_ERRORS as err:
         raise dg.Failure(description=f"{type(err).__name__}: {err}", allow_retries=False) from err
     except (dg.DagsterExecutionInterruptedError, KeyboardInterrupt) as interrupt:
+        run = context.instance.get_run_by_id(context.run_id)
+        if run is None or run.status != dg.DagsterRunStatus.CANCELING:
+            raise
         raise dg.Failure(
-            description="the run was interrupted (terminated): stopping", allow_retries=False
+            description="the run was terminated: stopping", allow_retries=False
         ) from interrupt

@@ -62,21 +62,31 @@ class ImportanceParse:
 
         A file whose header lacks a column is left to the load, which says so.
         """
+        marker = handover_paths(self.handover, self.md5)[1] if self.handover else None
         try:
             layout = importance_layout(read_first_line(self.copy), what=self.copy.name)
             summaries = collect_summaries(spark(), [str(self.copy)], layout, "importance")
             self.summary = summaries.get(self.copy.name, FileSummary(None, [], []))
-            if self.handover is not None:  # this process's loads have the summary anyway
-                _write_handover(self.handover, self.md5, self.summary)
+            if self.handover is not None:
+                self._hand_over(self.handover, self.summary)
         except HeaderError:
             pass
         except Exception:  # the load parses the file itself and reports what goes wrong
             logging.getLogger(__name__).warning("parsing %s ahead failed", self.copy, exc_info=True)
         finally:
-            if self.handover is not None:
-                handover_paths(self.handover, self.md5)[1].unlink(missing_ok=True)
+            if marker is not None:
+                marker.unlink(missing_ok=True)
             self.done.set()
             self.scratch.cleanup()
+
+    def _hand_over(self, folder: Path, summary: FileSummary) -> None:
+        """Write the summary for other processes, and keep no copy (65k pairs) in this one."""
+        try:
+            _write_handover(folder, self.md5, summary)
+            self.summary = None
+        except (OSError, TypeError, ValueError):  # this process's loads still have it
+            logging.getLogger(__name__).warning("handing over %s failed", self.md5, exc_info=True)
+            self.handover = None
 
 
 def _write_handover(folder: Path, md5: str, summary: FileSummary) -> None:
@@ -151,6 +161,8 @@ def take_importance(
         return None
     with _lock:
         _parses.pop(md5, None)
+    if parse.handover is not None:  # handed over: taken from the folder, like another process
+        return _take_handed_over(parse.handover, md5, 0)
     return parse.summary
 
 

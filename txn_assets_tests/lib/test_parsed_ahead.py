@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import threading
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from txn_assets.lib.checksums import md5_file
 from txn_assets.lib.csv_header import importance_layout
 from txn_assets.lib.generate import IMPORTANCE_HEADER
 from txn_assets.lib.parsed_ahead import announce_importance, take_importance
-from txn_assets.lib.spark_parsing import collect_summaries
+from txn_assets.lib.spark_parsing import FileSummary, collect_summaries
 from txn_assets.lib.state.engine import load_weights
 from txn_assets_tests.builders import write_importance
 
@@ -201,3 +202,33 @@ def test_the_marker_of_a_killed_parser_is_not_waited_for(tmp_path):
     started = time.monotonic()
     assert take_importance("abc", wait_seconds=600, handed_over_in=scratch) is None
     assert time.monotonic() - started < 60, "waited for a process that had exited"
+
+
+def test_the_hand_over_keeps_weight_sums_exact_decimals(tmp_path):
+    exact = Decimal("0.1") + Decimal("0.2")  # 0.30000000000000004 as a float
+    summary = FileSummary(
+        "Source,Target,Weight,typeTrans,fraud",
+        [{"customer": "C1", "merchant": "M1", "weight_sum": exact, "weight_rows": 2}],
+        [(3, "weight is negative: -1")],
+    )
+    parsed_ahead._write_handover(tmp_path, "abc", summary)
+
+    taken = take_importance("abc", wait_seconds=0, handed_over_in=tmp_path)
+
+    assert taken == summary
+    assert taken is not None and taken.aggregates[0]["weight_sum"] == Decimal("0.3")
+
+
+def test_a_parse_handed_over_is_not_kept_in_memory_and_its_own_process_takes_it_once(
+    spark, tmp_path
+):
+    path = write_importance(tmp_path / "CustomerImportance.csv", ROWS)
+    scratch = tmp_path / "scratch"
+    announced = announce_importance(path, scratch, hand_over=True)
+    assert announced is not None
+    announced.run(lambda: spark)
+
+    assert announced.summary is None  # `dev` holds no copy of what it handed over
+    taken = take_importance(announced.md5, wait_seconds=0)  # `run --spark connect`: in process
+    assert taken is not None and len(taken.aggregates) == 2
+    assert take_importance(announced.md5, wait_seconds=0, handed_over_in=scratch) is None

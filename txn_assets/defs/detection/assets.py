@@ -153,7 +153,7 @@ def apply_chunks(
 ) -> Iterator[dg.MaterializeResult]:
     """Apply the run's chunks (and any unapplied ones before them) in order, one transaction each."""
     requested = [chunk_index(k) for k in context.partition_keys]
-    with final_errors_fail_without_retry(), postgres.connect() as conn:
+    with final_errors_fail_without_retry(context), postgres.connect() as conn:
         outcome = apply_staged_range(
             conn,
             stores.staging(),
@@ -216,7 +216,7 @@ def detection_files(
     """Write every file complete through the range's last chunk; the partial one at stream end."""
     last = max(chunk_index(k) for k in context.partition_keys)
     output = stores.output()
-    with final_errors_fail_without_retry(), postgres.connect() as conn:
+    with final_errors_fail_without_retry(context), postgres.connect() as conn:
         outcome = write_files_through(conn, output, stores.output_prefix, last)
     for w in outcome.written:
         context.log.info("wrote %s (%s detections, %s)", w.uri, w.rows, w.outcome.value)

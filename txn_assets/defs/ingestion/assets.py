@@ -49,7 +49,7 @@ def staged_chunk(
     """Re-stage recorded chunks; a chunk X has not staged yet fails clearly and changes nothing."""
     staging, transactions = stores.staging(), source.transactions()
     results = []
-    with final_errors_fail_without_retry(), postgres.connect() as conn:
+    with final_errors_fail_without_retry(context), postgres.connect() as conn:
         for key in sorted(context.partition_keys):
             started = time.monotonic()
             chunk = restage_chunk(

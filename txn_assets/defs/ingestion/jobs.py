@@ -42,7 +42,7 @@ def produce_chunks(
     transactions = source.transactions()
     context.log_event(observation(TRANSACTIONS_FILE.key, transactions))
     produced = 0
-    with final_errors_fail_without_retry(), postgres.connect() as conn:
+    with final_errors_fail_without_retry(context), postgres.connect() as conn:
         while config.max_chunks == 0 or produced < config.max_chunks:
             tick = time.monotonic()
             chunk = cut_next_chunk(
