@@ -30,7 +30,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import psutil
 from dagster import Field
 from dagster import _check as check
 from dagster._core.errors import DagsterLaunchFailedError
@@ -56,29 +55,29 @@ def execute_run_in_worker(serialized_args: str) -> None:
     run_command(input_json=serialized_args, compressed_input_json=None)
 
 
-def _start_ticks(pid: int) -> str:
-    """When a process started, in clock ticks since boot (/proc/<pid>/stat, field 22).
+def _state_and_start(pid: int) -> tuple[str, str]:
+    """A process's state letter and its start in clock ticks since boot (/proc/<pid>/stat).
 
-    Not a wall-clock time: a stepped clock (NTP, a resumed VM) would make a live worker look
-    like another process.
+    The start is not a wall-clock time: a stepped clock (NTP, a resumed VM) would make a live
+    worker look like another process.
     """
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    return stat.rsplit(")", 1)[1].split()[19]
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return fields[0], fields[19]  # fields 3 and 22 of stat(5)
 
 
 def worker_tag_value(pid: int) -> str:
     """The pid and start time naming one process: a reused pid has another start time."""
-    return f"{pid} {_start_ticks(pid)}"
+    return f"{pid} {_state_and_start(pid)[1]}"
 
 
 def worker_is_alive(tag_value: str) -> bool:
     """Whether the process a run's worker tag names still runs (a zombie has exited)."""
     pid_text, started = tag_value.split()
     try:
-        alive = psutil.Process(int(pid_text)).status() != psutil.STATUS_ZOMBIE
-        return alive and _start_ticks(int(pid_text)) == started
-    except (psutil.NoSuchProcess, FileNotFoundError, ProcessLookupError):
+        state, start = _state_and_start(int(pid_text))
+    except (FileNotFoundError, ProcessLookupError):
         return False
+    return state != "Z" and start == started
 
 
 class ForkServerRunLauncher(RunLauncher, ConfigurableClass):
