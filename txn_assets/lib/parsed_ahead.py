@@ -10,7 +10,8 @@ one beside it; any other file, or a failed parse ahead, is parsed by the load as
 `dev` parses ahead the same way through its Spark Connect server, but the weights load runs in
 a Dagster run's own process: there the parse is handed over through a folder (the home's
 scratch folder). While it runs, a marker names the parsing process; the summary is then written
-as JSON and the marker removed. A load waits while the marker's process lives.
+as an Arrow file (its pairs as parsed, exact decimals included; header and bad rows in its
+metadata) and the marker removed. A load waits while the marker's process lives.
 """
 
 from __future__ import annotations
@@ -23,12 +24,11 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from decimal import Decimal
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import psutil
+import pyarrow as pa
 from pyspark.sql import SparkSession
 
 from txn_assets.lib.checksums import md5_file
@@ -38,12 +38,12 @@ from txn_assets.lib.spark_parsing import FileSummary, collect_summaries
 # A load never waits longer than this for a parse ahead (it then parses the file itself).
 WAIT_SECONDS = 600.0
 HANDOVER_PREFIX = "parsed-importance-"
-_DECIMAL = "decimal"
+_HEADER, _BAD_ROWS = b"txn-assets.header", b"txn-assets.bad-rows"
 
 
 def handover_paths(folder: Path, md5: str) -> tuple[Path, Path]:
     """The summary handed over through `folder`, and the marker of a parse under way."""
-    return folder / f"{HANDOVER_PREFIX}{md5}.json", folder / f"{HANDOVER_PREFIX}{md5}.parsing"
+    return folder / f"{HANDOVER_PREFIX}{md5}.arrow", folder / f"{HANDOVER_PREFIX}{md5}.parsing"
 
 
 @dataclass
@@ -66,7 +66,7 @@ class ImportanceParse:
         try:
             layout = importance_layout(read_first_line(self.copy), what=self.copy.name)
             summaries = collect_summaries(spark(), [str(self.copy)], layout, "importance")
-            self.summary = summaries.get(self.copy.name, FileSummary(None, [], []))
+            self.summary = summaries.get(self.copy.name, FileSummary.empty("importance"))
             if self.handover is not None:
                 self._hand_over(self.handover, self.summary)
         except HeaderError:
@@ -84,30 +84,28 @@ class ImportanceParse:
         try:
             _write_handover(folder, self.md5, summary)
             self.summary = None
-        except (OSError, TypeError, ValueError):  # this process's loads still have it
+        except (OSError, pa.ArrowException):  # this process's loads still have it
             logging.getLogger(__name__).warning("handing over %s failed", self.md5, exc_info=True)
             self.handover = None
 
 
 def _write_handover(folder: Path, md5: str, summary: FileSummary) -> None:
-    """The summary as JSON, complete or absent (written aside, then renamed).
-
-    Sums of weights are exact decimals: they are written as their digits, not as floats.
-    """
+    """The summary as an Arrow file, complete or absent (written aside, then renamed)."""
     final = handover_paths(folder, md5)[0]
-    partial = final.with_suffix(".json.part")
-    partial.write_text(json.dumps(asdict(summary), default=_encode_decimal))
+    partial = final.with_suffix(".arrow.part")
+    metadata = {_HEADER: json.dumps(summary.header), _BAD_ROWS: json.dumps(summary.bad_rows)}
+    table = summary.aggregates.replace_schema_metadata(metadata)
+    with pa.OSFile(str(partial), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
     os.replace(partial, final)
 
 
-def _encode_decimal(value: object) -> dict[str, str]:
-    if isinstance(value, Decimal):
-        return {_DECIMAL: str(value)}
-    raise TypeError(f"{type(value).__name__} in a parsed summary")
-
-
-def _decode_decimal(found: dict[str, Any]) -> Any:
-    return Decimal(found[_DECIMAL]) if found.keys() == {_DECIMAL} else found
+def _read_handover(path: Path) -> FileSummary:
+    with pa.OSFile(str(path)) as source:  # read into memory: the file is removed next
+        table = pa.ipc.open_file(source).read_all()
+    metadata = table.schema.metadata or {}
+    bad_rows = [(int(p), str(r)) for p, r in json.loads(metadata[_BAD_ROWS])]
+    return FileSummary(json.loads(metadata[_HEADER]), table.replace_schema_metadata(), bad_rows)
 
 
 _parses: dict[str, ImportanceParse] = {}
@@ -174,13 +172,11 @@ def _take_handed_over(folder: Path, md5: str, wait_seconds: float) -> FileSummar
             break
         time.sleep(0.1)
     try:  # the summary is complete once it has its name (or another load took it)
-        found = json.loads(summary_file.read_text(), object_hook=_decode_decimal)
+        summary = _read_handover(summary_file)
         summary_file.unlink(missing_ok=True)
     except FileNotFoundError:
         return None
-    return FileSummary(
-        found["header"], found["aggregates"], [(int(p), str(r)) for p, r in found["bad_rows"]]
-    )
+    return summary
 
 
 def _parsing(marker: Path) -> bool:

@@ -25,8 +25,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import DecimalType, IntegerType, LongType, StringType
@@ -274,26 +275,110 @@ def parser_for(
     return _parser(id(spark), layout, kind, limit)
 
 
+# What a file's pair aggregates hold, per file kind: the pair (in the file's column order), the
+# count of its rows, the sums and the flags; Spark's `lines` count is the pair's row count.
+PAIR_COLUMNS = {
+    "transactions": ("merchant", "customer"),
+    "importance": ("customer", "merchant"),
+}
+_COUNTED = {"transactions": "txn_count", "importance": "weight_rows"}
+_SUMMED = {
+    "transactions": (
+        "amount_sum",
+        "female_rows",
+        "male_rows",
+        "neither_rows",
+        "unknown_gender_rows",
+    ),
+    "importance": ("weight_sum",),
+}
+_EITHER = {"transactions": ("seen_female", "seen_male"), "importance": ()}
+_COUNT_TYPE, _SUM_TYPE = pa.int64(), pa.decimal128(SUM.precision, SUM.scale)
+_ARROW_TYPES = {
+    "merchant": pa.string(),
+    "customer": pa.string(),
+    "txn_count": _COUNT_TYPE,
+    "weight_rows": _COUNT_TYPE,
+    "amount_sum": _SUM_TYPE,
+    "weight_sum": _SUM_TYPE,
+    "female_rows": _COUNT_TYPE,
+    "male_rows": _COUNT_TYPE,
+    "neither_rows": _COUNT_TYPE,
+    "unknown_gender_rows": _COUNT_TYPE,
+    "seen_female": pa.bool_(),
+    "seen_male": pa.bool_(),
+}
+
+
+def aggregate_columns(kind: str) -> tuple[str, ...]:
+    """The columns of a file's pair aggregates, in order."""
+    return (*PAIR_COLUMNS[kind], _COUNTED[kind], *_SUMMED[kind], *_EITHER[kind])
+
+
 @dataclass
 class FileSummary:
-    """One file's share of a batch: its header line, pair aggregates and unusable rows."""
+    """One file's share of a batch: its header line, pair aggregates and unusable rows.
+
+    The aggregates stay an Arrow table, as Spark returns them: a chunk has ~6,000 pairs, which
+    go to PostgreSQL by COPY without becoming Python objects one by one.
+    """
 
     header: str | None
-    aggregates: list[dict[str, Any]]
+    aggregates: pa.Table  # aggregate_columns(kind), one row per pair
     bad_rows: list[tuple[int, str]]  # (line position, reason), in line order; 0 is the header
 
+    @classmethod
+    def empty(cls, kind: str) -> FileSummary:
+        """A file the batch found nothing in (it did not exist, or Spark never read it)."""
+        names = aggregate_columns(kind)
+        return cls(None, pa.table({name: pa.array([], _ARROW_TYPES[name]) for name in names}), [])
 
-_SUMMED = ("lines", "amount_sum", "weight_sum", "female_rows", "male_rows", "neither_rows")
+
+def _first_lines(table: pa.Table) -> dict[tuple[str, int], int]:
+    """Each split's first line in its file: the lines of the splits before it.
+
+    Refuses a batch where one partition held several splits (their record numbers would mix).
+    """
+    parts = pa.concat_tables(
+        table.select(["file", "block", column]).rename_columns(["file", "block", "part"])
+        for column in ("first_part", "last_part")
+    )
+    splits_of_part: dict[int, set[tuple[str, int]]] = {}
+    for row in parts.group_by(["file", "block", "part"]).aggregate([]).to_pylist():
+        splits_of_part.setdefault(row["part"], set()).add((row["file"], int(row["block"])))
+    shared = sorted(part for part, splits in splits_of_part.items() if len(splits) > 1)
+    if shared:
+        raise SplitFileError(f"partitions {shared} each hold several file splits")
+    lines = table.group_by(["file", "block"]).aggregate([("lines", "sum")])
+    first_line: dict[tuple[str, int], int] = {}
+    offset: dict[str, int] = {}
+    for row in sorted(lines.to_pylist(), key=lambda r: (r["file"], r["block"])):
+        file = row["file"]
+        first_line[(file, int(row["block"]))] = offset.get(file, 0)
+        offset[file] = offset.get(file, 0) + int(row["lines_sum"])
+    return first_line
 
 
-def _merge_pair(into: dict[str, Any], row: dict[str, Any]) -> None:
-    """A pair seen in two splits of one file: one aggregate."""
-    for name in (*_SUMMED, "unknown_gender_rows"):
-        if name in row:
-            into[name] += row[name]
-    for name in ("seen_female", "seen_male"):
-        if name in row:
-            into[name] = into[name] or row[name]
+def _pairs(table: pa.Table, kind: str, merge_splits: bool) -> pa.Table:
+    """(file, aggregate columns) of the good rows; a pair seen in two splits of a file, once."""
+    key = ["file", *PAIR_COLUMNS[kind]]
+    summed, either = ["lines", *_SUMMED[kind]], list(_EITHER[kind])
+    pairs = table.filter(pc.is_null(table["row"])).select([*key, *summed, *either])
+    if merge_splits:
+        merged = pairs.group_by(key).aggregate(
+            [(name, "sum") for name in summed] + [(name, "any") for name in either]
+        )
+        sums = [f"{name}_sum" for name in summed]
+        anys = [f"{name}_any" for name in either]
+        pairs = (
+            merged.select([*key, *sums, *anys])
+            .rename_columns(pairs.column_names)
+            .cast(pairs.schema)  # a sum of decimals widens; the type of one split is kept
+        )
+    named = pairs.rename_columns(
+        [_COUNTED[kind] if name == "lines" else name for name in pairs.column_names]
+    )
+    return named.select(["file", *aggregate_columns(kind)])
 
 
 def collect_summaries(
@@ -309,46 +394,25 @@ def collect_summaries(
     """
     one_task = total_bytes is not None and total_bytes <= ONE_TASK_MAX_BYTES
     parser = parser_for(spark, layout, kind)
-    rows = parser.summarise(spark, paths, one_task).toArrow().to_pylist()
-    splits_of_part: dict[int, set[tuple[str, int]]] = {}
-    lines_of_split: dict[tuple[str, int], int] = {}
-    for row in rows:
-        split = (row["file"], int(row["block"]))
-        for part in (row["first_part"], row["last_part"]):
-            splits_of_part.setdefault(part, set()).add(split)
-        lines_of_split[split] = lines_of_split.get(split, 0) + int(row["lines"])
-    shared = sorted(part for part, splits in splits_of_part.items() if len(splits) > 1)
-    if shared:
-        raise SplitFileError(f"partitions {shared} each hold several file splits")
-    # A split's first line is its position in the file: the lines of the splits before it.
-    first_line: dict[tuple[str, int], int] = {}
-    for file in {file for file, _ in lines_of_split}:
-        offset = 0
-        for block in sorted(b for f, b in lines_of_split if f == file):
-            first_line[(file, block)] = offset
-            offset += lines_of_split[(file, block)]
-    found: dict[str, FileSummary] = {}
-    pairs: dict[tuple[str, Any, Any], dict[str, Any]] = {}
-    key_names = ("merchant", "customer")
-    for row in rows:
-        summary = found.setdefault(row["file"], FileSummary(None, [], []))
+    table = parser.summarise(spark, paths, one_task).toArrow()
+    first_line = _first_lines(table)
+    several_splits = len(first_line) > len({file for file, _ in first_line})
+    pairs = _pairs(table, kind, several_splits)
+    found = {
+        file: FileSummary(
+            None, pairs.filter(pc.equal(pairs["file"], file)).drop_columns(["file"]), []
+        )
+        for file in sorted({file for file, _ in first_line})
+    }
+    # The header, bad rows and each split's blank lines: a few rows, as Python values.
+    columns = ["file", "block", "row", "reason", "header"]
+    for row in table.filter(pc.is_valid(table["row"])).select(columns).to_pylist():
+        summary = found[row["file"]]
         if row["header"] is not None:
             summary.header = row["header"]
-        elif row["row"] == -1:
-            continue  # blank lines
-        elif row["row"] is not None:
+        elif row["row"] != -1:  # -1: the split's blank lines
             position = first_line[(row["file"], int(row["block"]))] + int(row["row"])
             summary.bad_rows.append((position, row["reason"]))
-        else:
-            key = (row["file"], *(row[name] for name in key_names))
-            if key in pairs:
-                _merge_pair(pairs[key], row)
-            else:
-                pairs[key] = row
-                summary.aggregates.append(row)
-    count_name = "txn_count" if kind == "transactions" else "weight_rows"
-    for row in pairs.values():
-        row[count_name] = row["lines"]
     for summary in found.values():
         summary.bad_rows.sort()
     return found

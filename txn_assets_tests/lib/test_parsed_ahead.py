@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
 from txn_assets.lib import parsed_ahead
@@ -67,8 +68,8 @@ def test_the_parse_ahead_equals_a_parse_of_the_file(spark, tmp_path):
         ]
     )
     key = ("customer", "merchant")
-    assert sorted(ahead.aggregates, key=lambda r: [r[k] for k in key]) == sorted(
-        direct.aggregates, key=lambda r: [r[k] for k in key]
+    assert sorted(ahead.aggregates.to_pylist(), key=lambda r: [r[k] for k in key]) == sorted(
+        direct.aggregates.to_pylist(), key=lambda r: [r[k] for k in key]
     )
 
 
@@ -141,7 +142,7 @@ def test_a_parse_handed_over_reaches_a_load_in_another_process(spark, conn, tmp_
     assert announced is not None
     assert _handover_files(scratch) == [f"{parsed_ahead.HANDOVER_PREFIX}{announced.md5}.parsing"]
     announced.run(lambda: spark)
-    assert _handover_files(scratch) == [f"{parsed_ahead.HANDOVER_PREFIX}{announced.md5}.json"]
+    assert _handover_files(scratch) == [f"{parsed_ahead.HANDOVER_PREFIX}{announced.md5}.arrow"]
     monkeypatch.setattr(parsed_ahead, "_parses", {})  # the load's process announced nothing
 
     result = load_weights(  # type: ignore[arg-type]
@@ -188,7 +189,7 @@ def test_a_load_in_another_process_waits_for_the_handed_over_parse(spark, tmp_pa
     )[path.name]
     assert taken is not None
     assert (taken.header, taken.bad_rows) == (direct.header, direct.bad_rows)
-    assert sorted(map(str, taken.aggregates)) == sorted(map(str, direct.aggregates))
+    assert taken.aggregates.sort_by("customer") == direct.aggregates.sort_by("customer")
 
 
 def test_the_marker_of_a_killed_parser_is_not_waited_for(tmp_path):
@@ -208,7 +209,14 @@ def test_the_hand_over_keeps_weight_sums_exact_decimals(tmp_path):
     exact = Decimal("0.1") + Decimal("0.2")  # 0.30000000000000004 as a float
     summary = FileSummary(
         "Source,Target,Weight,typeTrans,fraud",
-        [{"customer": "C1", "merchant": "M1", "weight_sum": exact, "weight_rows": 2}],
+        pa.table(
+            {
+                "customer": ["C1"],
+                "merchant": ["M1"],
+                "weight_rows": [2],
+                "weight_sum": pa.array([exact], pa.decimal128(30, 6)),
+            }
+        ),
         [(3, "weight is negative: -1")],
     )
     parsed_ahead._write_handover(tmp_path, "abc", summary)
@@ -216,7 +224,7 @@ def test_the_hand_over_keeps_weight_sums_exact_decimals(tmp_path):
     taken = take_importance("abc", wait_seconds=0, handed_over_in=tmp_path)
 
     assert taken == summary
-    assert taken is not None and taken.aggregates[0]["weight_sum"] == Decimal("0.3")
+    assert taken is not None and taken.aggregates["weight_sum"][0].as_py() == Decimal("0.3")
 
 
 def test_a_parse_handed_over_is_not_kept_in_memory_and_its_own_process_takes_it_once(

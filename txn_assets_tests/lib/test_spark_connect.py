@@ -24,8 +24,8 @@ summary = summarise_files(spark, [sys.argv[2]], CANONICAL_LAYOUT, "transactions"
 from pathlib import Path
 from txn_assets.lib.spark_warmup import warm_up
 warmed = [s.bad_rows for s in warm_up(spark, Path(sys.argv[3]))]  # what `dev` runs on its server
-spark.createDataFrame([(len(summary.aggregates),)], "pairs int").createOrReplaceTempView("left_by_the_first_client")
-print(json.dumps({"header": summary.header, "aggregates": summary.aggregates, "bad_rows": summary.bad_rows, "warmed": warmed}, default=str))
+spark.createDataFrame([(summary.aggregates.num_rows,)], "pairs int").createOrReplaceTempView("left_by_the_first_client")
+print(json.dumps({"header": summary.header, "aggregates": summary.aggregates.to_pylist(), "bad_rows": summary.bad_rows, "warmed": warmed}, default=str))
 """
 # A later run process: a temporary view lives in one server session only.
 NEXT_CLIENT = """
@@ -60,7 +60,7 @@ def test_parsing_and_the_warm_up_over_spark_connect_equal_the_classic_session(sp
         json.dumps(
             {
                 "header": summary.header,
-                "aggregates": summary.aggregates,
+                "aggregates": summary.aggregates.to_pylist(),
                 "bad_rows": summary.bad_rows,
             },
             default=str,

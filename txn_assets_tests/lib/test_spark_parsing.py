@@ -9,9 +9,16 @@ from pathlib import Path
 import pytest
 
 from txn_assets.lib import spark_parsing
-from txn_assets.lib.spark_parsing import ONE_TASK_MAX_BYTES, collect_summaries, parser_for
+from txn_assets.lib.csv_header import importance_layout
+from txn_assets.lib.generate import IMPORTANCE_HEADER
+from txn_assets.lib.spark_parsing import (
+    ONE_TASK_MAX_BYTES,
+    FileSummary,
+    collect_summaries,
+    parser_for,
+)
 from txn_assets.lib.state.engine import CANONICAL_LAYOUT
-from txn_assets_tests.builders import txns, write_chunk
+from txn_assets_tests.builders import txns, write_chunk, write_importance
 
 
 @contextmanager
@@ -28,7 +35,7 @@ def _split_size(spark, size: int):
 def _comparable(summary):
     pairs = sorted(
         (r["merchant"], r["customer"], r["txn_count"], str(r["amount_sum"]), r["female_rows"])
-        for r in summary.aggregates
+        for r in summary.aggregates.to_pylist()
     )
     return summary.header, pairs, summary.bad_rows
 
@@ -101,3 +108,19 @@ def test_only_a_batch_known_to_fit_one_split_runs_as_one_task(
     found = collect_summaries(spark, [chunk], CANONICAL_LAYOUT, "transactions", total_bytes)
     assert asked == [one_task]
     assert found["chunk.csv"].bad_rows[0][0] == 9
+
+
+@pytest.mark.parametrize("kind", ["transactions", "importance"])
+def test_an_empty_summary_has_the_columns_and_types_of_a_parsed_one(spark, tmp_path, kind):
+    # A batch's missing file and a parsed one go through the same COPY and sums.
+    if kind == "transactions":
+        path, layout = _mixed_chunk(tmp_path / "chunk.csv", 1), CANONICAL_LAYOUT
+    else:
+        path = write_importance(tmp_path / "chunk.csv", ["'C1','M1',0.5,'es_food',0"])
+        layout = importance_layout(IMPORTANCE_HEADER)
+    parsed = collect_summaries(spark, [str(path)], layout, kind)["chunk.csv"]
+    assert parsed.aggregates.num_rows > 0
+    empty = FileSummary.empty(kind).aggregates
+    assert [(f.name, f.type) for f in parsed.aggregates.schema] == [
+        (f.name, f.type) for f in empty.schema
+    ]

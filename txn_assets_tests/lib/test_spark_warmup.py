@@ -16,11 +16,13 @@ def test_the_warm_up_files_reach_the_aggregate_and_the_quarantine_branches(spark
     chunk, weights = warm_up(spark, tmp_path)
 
     assert chunk.header is not None and chunk.header.startswith("step,customer")
-    assert [(r["merchant"], r["customer"], r["txn_count"]) for r in chunk.aggregates] == [
-        ("M1", "C1", 1)
-    ]
+    assert [
+        (r["merchant"], r["customer"], r["txn_count"]) for r in chunk.aggregates.to_pylist()
+    ] == [("M1", "C1", 1)]
     assert [reason for _, reason in chunk.bad_rows] == ["amount is not a number: not-a-number"]
-    assert [(r["customer"], r["merchant"]) for r in weights.aggregates] == [("C1", "M1")]
+    assert [(r["customer"], r["merchant"]) for r in weights.aggregates.to_pylist()] == [
+        ("C1", "M1")
+    ]
     assert [reason for _, reason in weights.bad_rows] == ["weight is negative: -1"]
 
 
@@ -44,7 +46,7 @@ def test_a_background_start_given_the_importance_file_parses_it_for_the_load(
     thread.join(timeout=120)
 
     assert taken is not None
-    assert [(r["customer"], r["merchant"]) for r in taken.aggregates] == [("C1", "M1")]
+    assert [(r["customer"], r["merchant"]) for r in taken.aggregates.to_pylist()] == [("C1", "M1")]
 
 
 def test_the_background_warm_up_keeps_its_files_under_the_scratch_folder_it_is_given(

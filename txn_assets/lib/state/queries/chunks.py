@@ -16,9 +16,8 @@ CREATE TEMP TABLE chunk_pair (
     PRIMARY KEY (merchant, customer)
 ) ON COMMIT DROP
 """
-COPY_CHUNK_PAIR = (
-    "COPY chunk_pair (merchant, customer, txn_count, amount_sum, seen_female, seen_male) FROM STDIN"
-)
+CHUNK_PAIR_COLUMNS = ["merchant", "customer", "txn_count", "amount_sum", "seen_female", "seen_male"]
+COPY_CHUNK_PAIR = f"COPY chunk_pair ({', '.join(CHUNK_PAIR_COLUMNS)}) FROM STDIN (FORMAT csv)"
 MERGE_MERCHANT_CUSTOMER = """
 INSERT INTO txn.merchant_customer AS t (merchant, customer, txn_count, amount_sum, seen_female, seen_male)
 SELECT merchant, customer, txn_count, amount_sum, seen_female, seen_male FROM chunk_pair
@@ -134,7 +133,8 @@ CREATE TEMP TABLE weight_stage (
     customer text NOT NULL, merchant text NOT NULL, weight_sum numeric NOT NULL, weight_rows bigint NOT NULL
 ) ON COMMIT DROP
 """
-COPY_WEIGHT_STAGE = "COPY weight_stage (customer, merchant, weight_sum, weight_rows) FROM STDIN"
+WEIGHT_STAGE_COLUMNS = ["customer", "merchant", "weight_sum", "weight_rows"]
+COPY_WEIGHT_STAGE = f"COPY weight_stage ({', '.join(WEIGHT_STAGE_COLUMNS)}) FROM STDIN (FORMAT csv)"
 INSERT_WEIGHTS = """
 INSERT INTO txn.customer_weight (merchant, customer, weight_sum, weight_rows)
 SELECT merchant, customer, weight_sum, weight_rows FROM weight_stage
