@@ -23,11 +23,13 @@ import psycopg
 from txn_assets.lib.services.processes import UNSUPERVISED, Supervisor
 from txn_assets.lib.stream_signal import ChunkStagedSignal
 from txn_assets.lib.stream_status import StreamStatus, read_status
+from txn_assets.resources.automation import AutomationResource
 
 # Between ticks the automation sleeps until Mechanism X stages a chunk, at most this long.
 POLL_SECONDS = 0.5
 # A tick that fails (the database restarting) is tried again for this long before giving up.
 TICK_PATIENCE_SECONDS = 60.0
+DECIDE_ONCE = AutomationResource(look_again_seconds=0)
 # Progress lines are the console output of `run`; Dagster's own events go to the instance.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -89,7 +91,9 @@ class SensorDriver:
 
     def tick(self) -> str | None:
         """Evaluate once and execute what it requests; its skip reason, if it skipped."""
-        resources = self.defs.resources or {}
+        # Runs execute here, synchronously, and this loop waits for chunks itself: a tick decides
+        # at once instead of looking again as the daemon's ticks do.
+        resources = {**(self.defs.resources or {}), "automation": DECIDE_ONCE}
         context = dg.build_sensor_context(
             instance=self.instance,
             cursor=self.cursor,

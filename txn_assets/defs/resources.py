@@ -15,6 +15,7 @@ import dagster as dg
 from dagster_pyspark import LazyPySparkResource
 
 from txn_assets.lib import settings
+from txn_assets.resources.automation import AutomationResource
 from txn_assets.resources.postgres import PostgresResource
 from txn_assets.resources.rules import RulesResource
 from txn_assets.resources.sources import (
@@ -132,4 +133,7 @@ def resources_from_env() -> dict[str, Any]:
         "stores": store_from_env(),
         "source": source_from_env(),
         "rules": rules_from_env(),
+        "automation": AutomationResource(
+            look_again_seconds=float(_env("TXN_SENSOR_LOOK_AGAIN_SECONDS", "4"))
+        ),
     }

@@ -39,11 +39,19 @@ class FinishedRun:
 
 @dataclass(frozen=True)
 class Decision:
-    """Request the weights load, or one range run of chunks, or nothing and say why."""
+    """Request the weights load, or one range run of chunks, or nothing and say why.
+
+    `waits_for`: nothing to request yet, but that can change within seconds without anyone
+    acting: when a run in flight ends (RUN) or Mechanism X stages a chunk (CHUNK).
+    """
 
     load_weights: bool = False
     chunks: range | None = None
     reason: str = ""
+    waits_for: str | None = None
+
+
+RUN, CHUNK = "run", "chunk"
 
 
 def _keys(chunks: range) -> str:
@@ -82,7 +90,8 @@ def decide(
     if status.weights_md5 is None:
         if weights_in_flight:
             return Decision(
-                reason="waiting for the customer_weights run to load CustomerImportance"
+                reason="waiting for the customer_weights run to load CustomerImportance",
+                waits_for=RUN,
             )
         failed = _failures_in_a_row(recent, lambda run: run.span is None)
         if len(failed) >= max_attempts:
@@ -113,13 +122,16 @@ def decide(
                 f"; chunks {_keys(range(waiting[0], waiting[-1] + 1))} wait for the next run"
                 if waiting
                 else ""
-            )
+            ),
+            waits_for=RUN,
         )
     chunks = status.pending
     if not chunks:
         if status.finished:
             return Decision(reason=f"the stream is complete: all {status.applied} chunks applied")
-        return Decision(reason=f"no staged chunk is waiting ({status.applied} applied)")
+        return Decision(
+            reason=f"no staged chunk is waiting ({status.applied} applied)", waits_for=CHUNK
+        )
     first = chunks[0]
     failed = _failures_in_a_row(recent, lambda run: run.span is not None and run.span.covers(first))
     if len(failed) >= max_attempts:

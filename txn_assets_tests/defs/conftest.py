@@ -17,6 +17,7 @@ from txn_assets.lib.generate import generate
 from txn_assets.lib.producer import cut_next_chunk
 from txn_assets.lib.spark_session import spark_config
 from txn_assets.lib.state.migrate import migrate
+from txn_assets.resources.automation import AutomationResource
 from txn_assets.resources.postgres import PostgresResource
 from txn_assets.resources.rules import RulesResource
 from txn_assets.resources.sources import LocalFileSourceResource
@@ -54,6 +55,8 @@ def resources(database_url, tmp_path, source_files, spark, spark_log) -> dict[st
             chunk_rows=1_000,
         ),
         "rules": RulesResource(**SMALL_RULES),
+        # A tick decides once here; tests of the sensor's looking again set their own.
+        "automation": AutomationResource(look_again_seconds=0),
     }
 
 

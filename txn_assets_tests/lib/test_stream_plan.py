@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from txn_assets.lib.stream_plan import Decision, FinishedRun, RunSpan, decide
+from txn_assets.lib.stream_plan import CHUNK, RUN, Decision, FinishedRun, RunSpan, decide
 from txn_assets.lib.stream_status import StreamStatus
 
 ERRORS = {"r1": "boom 1", "r2": "boom 2", "r3": "boom 3", "w1": "no file", "w2": "no file"}
@@ -101,3 +101,16 @@ def test_a_changed_importance_file_stops_the_stream_and_says_both_versions():
 def test_nothing_pending_says_whether_the_stream_is_complete():
     assert "no staged chunk is waiting" in _decide(_status(3, 3)).reason
     assert "complete: all 3 chunks applied" in _decide(_status(3, 3, total=3)).reason
+
+
+def test_only_a_decision_that_changes_by_itself_is_worth_looking_at_again():
+    # What a run in flight or Mechanism X will change within seconds, a sensor tick waits for.
+    assert _decide(_status(4, 0, weights=None), weights_in_flight=True).waits_for == RUN
+    assert _decide(_status(7, 2), in_flight=[RunSpan(2, 4)]).waits_for == RUN
+    assert _decide(_status(staged=2, applied=2)).waits_for == CHUNK
+    # What needs someone to act, or is done, is not waited for; nor is a request.
+    three_failures = [FinishedRun(f"r{i}", RunSpan(2, 2), False) for i in (3, 2, 1)]
+    assert _decide(_status(4, 2), recent=three_failures).waits_for is None
+    assert _decide(_status(4, 2), importance="md5-b").waits_for is None
+    assert _decide(_status(staged=3, applied=3, total=3)).waits_for is None
+    assert _decide(_status(staged=3, applied=1)).waits_for is None

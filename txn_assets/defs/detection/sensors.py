@@ -8,9 +8,13 @@ reported in the tick's skip reason instead of being retried forever.
 """
 
 import json
+import time
 from collections.abc import Iterable
+from contextlib import ExitStack, closing
+from typing import Any
 
 import dagster as dg
+import psycopg
 
 from txn_assets.defs.detection.checks import chunk_check_job
 from txn_assets.defs.detection.jobs import mechanism_y_job
@@ -23,8 +27,10 @@ from txn_assets.defs.partitions import (
 )
 from txn_assets.defs.source.assets import customer_weights_job
 from txn_assets.lib.chunks import chunk_index, chunk_key
-from txn_assets.lib.stream_plan import Decision, FinishedRun, RunSpan, decide
+from txn_assets.lib.stream_plan import RUN, Decision, FinishedRun, RunSpan, decide
+from txn_assets.lib.stream_signal import ChunkStagedSignal
 from txn_assets.lib.stream_status import StreamStatus, read_status
+from txn_assets.resources.automation import AutomationResource
 from txn_assets.resources.postgres import PostgresResource
 from txn_assets.resources.sources import SourceResource
 
@@ -103,6 +109,10 @@ def evaluate(
     )
 
 
+def _reported_rejections(context: dg.SensorEvaluationContext) -> set[int]:
+    return set(json.loads(context.cursor or "{}").get("reported_rejections", []))
+
+
 def _rejection_reports(
     context: dg.SensorEvaluationContext, status: StreamStatus
 ) -> tuple[list[dg.RunRequest], str]:
@@ -110,7 +120,7 @@ def _rejection_reports(
 
     The cursor only remembers which rejections were reported; what Y applies never depends on it.
     """
-    reported = set(json.loads(context.cursor or "{}").get("reported_rejections", []))
+    reported = _reported_rejections(context)
     new = [index for index in status.rejected if index not in reported]
     # The partition goes in as a tag: Dagster cannot resolve a partition key for a job made
     # of checks only, but it runs the check on the partition the tag names.
@@ -123,6 +133,27 @@ def _rejection_reports(
     return requests, json.dumps({"reported_rejections": sorted(reported | set(new))})
 
 
+def _look(
+    instance: dg.DagsterInstance,
+    conn: psycopg.Connection[Any],
+    source: SourceResource,
+    importance_md5: str | None,
+) -> tuple[StreamStatus, str | None, Decision]:
+    """The status, the current CustomerImportance md5 (once weights are loaded) and the decision.
+
+    The md5 is read once per tick: a change stops the stream, and the next tick sees it."""
+    status = read_status(conn)
+    if status.weights_md5 and importance_md5 is None:
+        importance_md5 = source.importance().identity().md5
+    return status, importance_md5, evaluate(instance, status, importance_md5)
+
+
+def _settled(decision: Decision, status: StreamStatus, context: dg.SensorEvaluationContext) -> bool:
+    """Whether a tick has what it will request (or report) for now."""
+    unreported = set(status.rejected) - _reported_rejections(context)
+    return decision.waits_for is None or bool(unreported)
+
+
 @dg.sensor(
     jobs=[mechanism_y_job, customer_weights_job, chunk_check_job],
     minimum_interval_seconds=1,
@@ -131,14 +162,33 @@ def _rejection_reports(
     "that is not applied and not in a run in flight, as one range run. Heals failed runs.",
 )
 def new_chunk_sensor(
-    context: dg.SensorEvaluationContext, postgres: PostgresResource, source: SourceResource
+    context: dg.SensorEvaluationContext,
+    postgres: PostgresResource,
+    source: SourceResource,
+    automation: AutomationResource,
 ) -> dg.SensorResult | dg.SkipReason:
-    """One tick: read the state, decide, request (what Y applies never depends on the cursor)."""
-    with postgres.connect() as conn:
-        status = read_status(conn)
-    # The current CustomerImportance matters once weights are loaded: a change stops the stream.
-    importance_md5 = source.importance().identity().md5 if status.weights_md5 else None
-    decision = evaluate(context.instance, status, importance_md5)
+    """One tick: read the state, decide, request (what Y applies never depends on the cursor).
+
+    With nothing to request yet but a run about to end or a chunk about to land, the tick looks
+    again until it has something or `automation.look_again_seconds` pass (AutomationResource).
+    """
+    deadline = time.monotonic() + automation.look_again_seconds
+    with ExitStack() as stack:
+        conn = stack.enter_context(postgres.connect())
+        # Listening before the first look: a chunk staged meanwhile still wakes the wait.
+        staged = (
+            stack.enter_context(closing(ChunkStagedSignal(postgres.url)))
+            if automation.look_again_seconds > 0
+            else None
+        )
+        status, importance_md5, decision = _look(context.instance, conn, source, None)
+        while staged is not None and not _settled(decision, status, context):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            # A staged chunk wakes the wait at once; a run's end is seen by polling.
+            staged.wait(min(automation.poll_seconds, left) if decision.waits_for == RUN else left)
+            status, importance_md5, decision = _look(context.instance, conn, source, importance_md5)
     reports, cursor = _rejection_reports(context, status)
     if decision.load_weights:
         context.log.info(decision.reason)

@@ -66,7 +66,7 @@ def test_a_truncated_chunk_is_rejected_reported_and_repaired(instance, resources
     # The sensor reports each rejected chunk once, with a check run for its partition.
     context = dg.build_sensor_context(
         instance=instance,
-        resources={"postgres": resources["postgres"], "source": resources["source"]},
+        resources={key: resources[key] for key in ("postgres", "source", "automation")},
     )
     first = new_chunk_sensor(context)
     assert [(r.job_name, r.tags[PARTITION_TAG]) for r in first.run_requests] == [

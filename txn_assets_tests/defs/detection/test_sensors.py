@@ -1,19 +1,33 @@
 """The new-chunk sensor, evaluated against a real instance, a real state database and store."""
 
+import threading
+import time
+
 import dagster as dg
 import pytest
 
 from txn_assets.defs.detection.sensors import new_chunk_sensor
 from txn_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
+from txn_assets.resources.automation import AutomationResource
 from txn_assets_tests.defs.conftest import load_weights_asset, stage_chunks
 
 
-def _tick(instance, resources):
+def _tick(instance, resources, automation: AutomationResource | None = None):
     context = dg.build_sensor_context(
         instance=instance,
-        resources={"postgres": resources["postgres"], "source": resources["source"]},
+        resources={
+            "postgres": resources["postgres"],
+            "source": resources["source"],
+            "automation": automation or resources["automation"],
+        },
     )
     return new_chunk_sensor(context)
+
+
+def _after(seconds: float, action) -> threading.Thread:
+    thread = threading.Timer(seconds, action)
+    thread.start()
+    return thread
 
 
 def _range(request: dg.RunRequest) -> tuple[str, str]:
@@ -124,3 +138,61 @@ def test_a_weights_run_in_flight_is_waited_for(instance, resources, status):
     skipped = _tick(instance, resources)
     assert isinstance(skipped, dg.SkipReason)
     assert "waiting for the customer_weights run" in skipped.skip_message
+
+
+# The daemon evaluates sensors in a fixed 5 s loop: a tick with nothing to request yet looks
+# again within its time instead of leaving a chunk to the next tick.
+
+
+def test_a_tick_with_a_run_in_flight_requests_the_waiting_chunks_as_soon_as_it_ends(
+    instance, resources
+):
+    load_weights_asset(instance, resources)
+    stage_chunks(resources, 3)
+    run = _chunk_run(instance, "000000", "000000", dg.DagsterRunStatus.STARTED)
+    ended = _after(1.0, lambda: _fail(instance, run, "ended while the tick looked again"))
+
+    started = time.monotonic()
+    result = _tick(instance, resources, AutomationResource(look_again_seconds=30, poll_seconds=0.1))
+    took = time.monotonic() - started
+    ended.join()
+
+    (request,) = result.run_requests
+    assert _range(request) == ("000000", "000002")
+    assert 1.0 <= took < 10, f"the tick took {took:.1f}s: it did not wait, or waited it out"
+
+
+def test_a_tick_waiting_for_a_chunk_is_woken_by_its_staging_not_by_polling(instance, resources):
+    load_weights_asset(instance, resources)
+    staging = _after(1.0, lambda: stage_chunks(resources, 1))
+
+    started = time.monotonic()
+    # A poll interval longer than the test's bound: only X's notification can wake it in time.
+    patient = AutomationResource(look_again_seconds=60, poll_seconds=60)
+    result = _tick(instance, resources, patient)
+    took = time.monotonic() - started
+    staging.join()
+
+    (request,) = result.run_requests
+    assert _range(request) == ("000000", "000000")
+    assert 1.0 <= took < 10, f"the tick took {took:.1f}s"
+
+
+def test_a_tick_that_cannot_change_soon_does_not_look_again(instance, resources, source_files):
+    load_weights_asset(instance, resources)
+    stage_chunks(resources, 1)
+    with source_files.importance.open("a") as handle:
+        handle.write("'C1','M1',1.00,'es_food',0\n")
+
+    started = time.monotonic()
+    skipped = _tick(instance, resources, AutomationResource(look_again_seconds=60))
+    assert isinstance(skipped, dg.SkipReason) and "importance_file changed" in skipped.skip_message
+    assert time.monotonic() - started < 10
+
+
+def test_a_tick_with_nothing_coming_skips_after_looking_again_for_its_time(instance, resources):
+    load_weights_asset(instance, resources)
+    started = time.monotonic()
+    skipped = _tick(instance, resources, AutomationResource(look_again_seconds=1.5))
+    assert isinstance(skipped, dg.SkipReason) and "no staged chunk" in skipped.skip_message
+    assert 1.5 <= time.monotonic() - started < 10
