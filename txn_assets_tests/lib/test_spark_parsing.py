@@ -4,6 +4,7 @@ a small batch parsed by one task gives exactly what one task per split gives."""
 from __future__ import annotations
 
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -123,4 +124,23 @@ def test_an_empty_summary_has_the_columns_and_types_of_a_parsed_one(spark, tmp_p
     empty = FileSummary.empty(kind).aggregates
     assert [(f.name, f.type) for f in parsed.aggregates.schema] == [
         (f.name, f.type) for f in empty.schema
+    ]
+
+
+def test_a_reference_file_read_in_several_splits_sums_its_weights_exactly_like_one(spark, tmp_path):
+    # The same pair in every block: merged across splits, its decimal sum keeps its type.
+    rows = [f"'C1','M1',0.1,'es_food',0\n'C{b + 2}','M2',{b}.25,'es_food',0" for b in range(40)]
+    path = write_importance(tmp_path / "importance.csv", rows)
+    layout = importance_layout(IMPORTANCE_HEADER)
+
+    whole = collect_summaries(spark, [str(path)], layout, "importance")[path.name]
+    with _split_size(spark, 512):
+        assert spark.read.text(str(path)).rdd.getNumPartitions() > 3
+        split = collect_summaries(spark, [str(path)], layout, "importance")[path.name]
+
+    assert split.aggregates.schema == whole.aggregates.schema
+    assert split.aggregates.sort_by("customer").equals(whole.aggregates.sort_by("customer"))
+    c1 = [r for r in split.aggregates.to_pylist() if r["customer"] == "C1"]
+    assert c1 == [
+        {"customer": "C1", "merchant": "M1", "weight_rows": 40, "weight_sum": Decimal("4.000000")}
     ]

@@ -175,20 +175,22 @@ def new_chunk_sensor(
     deadline = time.monotonic() + automation.look_again_seconds
     with ExitStack() as stack:
         conn = stack.enter_context(postgres.connect())
-        # Listening before the first look: a chunk staged meanwhile still wakes the wait.
-        staged = (
-            stack.enter_context(closing(ChunkStagedSignal(postgres.url)))
-            if automation.look_again_seconds > 0
-            else None
-        )
         status, importance_md5, decision = _look(context.instance, conn, source, None)
-        while staged is not None and not _settled(decision, status, context):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            # A staged chunk wakes the wait at once; a run's end is seen by polling.
-            staged.wait(min(automation.poll_seconds, left) if decision.waits_for == RUN else left)
+        if automation.look_again_seconds > 0 and not _settled(decision, status, context):
+            # Listening first, then looking once more: a chunk staged in between is seen.
+            staged = stack.enter_context(closing(ChunkStagedSignal(postgres.url)))
             status, importance_md5, decision = _look(context.instance, conn, source, importance_md5)
+            while not _settled(decision, status, context):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                # A staged chunk wakes the wait at once; a run's end is seen by polling.
+                staged.wait(
+                    min(automation.poll_seconds, left) if decision.waits_for == RUN else left
+                )
+                status, importance_md5, decision = _look(
+                    context.instance, conn, source, importance_md5
+                )
     reports, cursor = _rejection_reports(context, status)
     if decision.load_weights:
         context.log.info(decision.reason)

@@ -147,12 +147,14 @@ def _copy(cur: psycopg.Cursor[Any], statement: str, rows: Iterable[Sequence[Any]
 
 
 def _copy_table(cur: psycopg.Cursor[Any], statement: str, table: pa.Table) -> None:
-    """COPY an Arrow table's columns, in order, as CSV (`statement` says FORMAT csv).
+    """COPY an Arrow table's columns, in order, as CSV (`statement` says FORMAT csv, UTF8).
 
-    Arrow writes the CSV in C, so a chunk's ~6,000 pairs never become Python rows; strings are
-    always quoted, so an empty string stays one, and decimals keep their digits."""
+    Arrow writes the CSV in C, so a chunk's ~6,000 pairs never become Python rows. Every value
+    is quoted and a null is an empty unquoted field, so an empty string stays one; decimals
+    keep their digits."""
     text = io.BytesIO()
-    pa_csv.write_csv(table, text, pa_csv.WriteOptions(include_header=False))
+    options = pa_csv.WriteOptions(include_header=False, quoting_style="all_valid")
+    pa_csv.write_csv(table, text, options)
     with cur.copy(statement) as copy:  # type: ignore[arg-type]
         copy.write(text.getbuffer())
 

@@ -4,6 +4,7 @@ import threading
 import time
 
 import dagster as dg
+import pydantic
 import pytest
 
 from txn_assets.defs.detection.sensors import new_chunk_sensor
@@ -153,13 +154,15 @@ def test_a_tick_with_a_run_in_flight_requests_the_waiting_chunks_as_soon_as_it_e
     ended = _after(1.0, lambda: _fail(instance, run, "ended while the tick looked again"))
 
     started = time.monotonic()
-    result = _tick(instance, resources, AutomationResource(look_again_seconds=30, poll_seconds=0.1))
+    result = _tick(
+        instance, resources, AutomationResource(look_again_seconds=4.5, poll_seconds=0.1)
+    )
     took = time.monotonic() - started
     ended.join()
 
     (request,) = result.run_requests
     assert _range(request) == ("000000", "000002")
-    assert 1.0 <= took < 10, f"the tick took {took:.1f}s: it did not wait, or waited it out"
+    assert 1.0 <= took < 4.0, f"the tick took {took:.1f}s: it did not wait, or waited it out"
 
 
 def test_a_tick_waiting_for_a_chunk_is_woken_by_its_staging_not_by_polling(instance, resources):
@@ -167,15 +170,15 @@ def test_a_tick_waiting_for_a_chunk_is_woken_by_its_staging_not_by_polling(insta
     staging = _after(1.0, lambda: stage_chunks(resources, 1))
 
     started = time.monotonic()
-    # A poll interval longer than the test's bound: only X's notification can wake it in time.
-    patient = AutomationResource(look_again_seconds=60, poll_seconds=60)
+    # Waiting for a chunk does not poll: only X's notification can end the wait before 4.5 s.
+    patient = AutomationResource(look_again_seconds=4.5)
     result = _tick(instance, resources, patient)
     took = time.monotonic() - started
     staging.join()
 
     (request,) = result.run_requests
     assert _range(request) == ("000000", "000000")
-    assert 1.0 <= took < 10, f"the tick took {took:.1f}s"
+    assert 1.0 <= took < 4.0, f"the tick took {took:.1f}s: it did not wait, or waited it out"
 
 
 def test_a_tick_that_cannot_change_soon_does_not_look_again(instance, resources, source_files):
@@ -185,9 +188,14 @@ def test_a_tick_that_cannot_change_soon_does_not_look_again(instance, resources,
         handle.write("'C1','M1',1.00,'es_food',0\n")
 
     started = time.monotonic()
-    skipped = _tick(instance, resources, AutomationResource(look_again_seconds=60))
+    skipped = _tick(instance, resources, AutomationResource(look_again_seconds=4.5))
     assert isinstance(skipped, dg.SkipReason) and "importance_file changed" in skipped.skip_message
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 3.0
+
+
+def test_a_tick_cannot_look_again_past_the_daemons_loop():
+    with pytest.raises(pydantic.ValidationError, match=r"less than or equal to 4\.5"):
+        AutomationResource(look_again_seconds=6)
 
 
 def test_a_tick_with_nothing_coming_skips_after_looking_again_for_its_time(instance, resources):
@@ -195,4 +203,4 @@ def test_a_tick_with_nothing_coming_skips_after_looking_again_for_its_time(insta
     started = time.monotonic()
     skipped = _tick(instance, resources, AutomationResource(look_again_seconds=1.5))
     assert isinstance(skipped, dg.SkipReason) and "no staged chunk" in skipped.skip_message
-    assert 1.5 <= time.monotonic() - started < 10
+    assert 1.5 <= time.monotonic() - started < 4.5

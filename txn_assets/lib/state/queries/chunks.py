@@ -17,7 +17,10 @@ CREATE TEMP TABLE chunk_pair (
 ) ON COMMIT DROP
 """
 CHUNK_PAIR_COLUMNS = ["merchant", "customer", "txn_count", "amount_sum", "seen_female", "seen_male"]
-COPY_CHUNK_PAIR = f"COPY chunk_pair ({', '.join(CHUNK_PAIR_COLUMNS)}) FROM STDIN (FORMAT csv)"
+# Arrow writes UTF-8 whatever the connection's client_encoding: the COPY says so.
+COPY_CHUNK_PAIR = (
+    f"COPY chunk_pair ({', '.join(CHUNK_PAIR_COLUMNS)}) FROM STDIN (FORMAT csv, ENCODING 'UTF8')"
+)
 MERGE_MERCHANT_CUSTOMER = """
 INSERT INTO txn.merchant_customer AS t (merchant, customer, txn_count, amount_sum, seen_female, seen_male)
 SELECT merchant, customer, txn_count, amount_sum, seen_female, seen_male FROM chunk_pair
@@ -134,7 +137,7 @@ CREATE TEMP TABLE weight_stage (
 ) ON COMMIT DROP
 """
 WEIGHT_STAGE_COLUMNS = ["customer", "merchant", "weight_sum", "weight_rows"]
-COPY_WEIGHT_STAGE = f"COPY weight_stage ({', '.join(WEIGHT_STAGE_COLUMNS)}) FROM STDIN (FORMAT csv)"
+COPY_WEIGHT_STAGE = f"COPY weight_stage ({', '.join(WEIGHT_STAGE_COLUMNS)}) FROM STDIN (FORMAT csv, ENCODING 'UTF8')"
 INSERT_WEIGHTS = """
 INSERT INTO txn.customer_weight (merchant, customer, weight_sum, weight_rows)
 SELECT merchant, customer, weight_sum, weight_rows FROM weight_stage
