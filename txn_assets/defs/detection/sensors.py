@@ -179,17 +179,16 @@ def new_chunk_sensor(
         if automation.look_again_seconds > 0 and not _settled(decision, status, context):
             # Listening first, then looking once more: a chunk staged in between is seen.
             staged = stack.enter_context(closing(ChunkStagedSignal(postgres.url)))
-            status, importance_md5, decision = _look(context.instance, conn, source, importance_md5)
-            while not _settled(decision, status, context):
+            while True:
+                status, importance_md5, decision = _look(
+                    context.instance, conn, source, importance_md5
+                )
                 left = deadline - time.monotonic()
-                if left <= 0:
+                if _settled(decision, status, context) or left <= 0:
                     break
                 # A staged chunk wakes the wait at once; a run's end is seen by polling.
                 staged.wait(
                     min(automation.poll_seconds, left) if decision.waits_for == RUN else left
-                )
-                status, importance_md5, decision = _look(
-                    context.instance, conn, source, importance_md5
                 )
     reports, cursor = _rejection_reports(context, status)
     if decision.load_weights:

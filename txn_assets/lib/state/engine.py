@@ -163,6 +163,11 @@ def _total(table: pa.Table, column: str) -> int:
     return int(pc.sum(table[column]).as_py() or 0)
 
 
+def _row_counts(aggregates: pa.Table) -> tuple[int, dict[str, int]]:
+    """A chunk's valid rows, and its rows per gender column, from its pair aggregates."""
+    return _total(aggregates, "txn_count"), {n: _total(aggregates, n) for n in GENDER_COLUMNS}
+
+
 def _write_quarantine(
     cur: psycopg.Cursor[Any],
     source: str,
@@ -383,7 +388,7 @@ def _apply_summary(
     started = time.monotonic()
     chunk_index, content_md5 = chunk.index, chunk.content_md5
     aggregates, bad_rows = summary.aggregates, summary.bad_rows
-    genders = {name: _total(aggregates, name) for name in GENDER_COLUMNS}
+    valid_rows, genders = _row_counts(aggregates)
     with conn.transaction(), conn.cursor() as cur:
         stream, done = _lock_stream(cur, conn, chunk)
         if done is not None:
@@ -410,7 +415,6 @@ def _apply_summary(
         first_seq, emitted = _merge_and_detect(cur, chunk_index, aggregates, rules, now)
         recording = time.monotonic()
         _write_quarantine(cur, "transactions", chunk_index, bad_rows, chunk.raw_lines)
-        valid_rows = _total(aggregates, "txn_count")
         stages = {
             "spark": round(spark_seconds, 4),
             "merge_detect": round(recording - merging, 4),
@@ -465,7 +469,7 @@ def reapply_rejected(
     problem = _rejection(summary, layout)
     if problem is not None:
         raise ReapplyError(f"chunk {chunk.index} is still unreadable: {problem}")
-    genders = {name: _total(summary.aggregates, name) for name in GENDER_COLUMNS}
+    valid_rows, genders = _row_counts(summary.aggregates)
     with conn.transaction(), conn.cursor() as cur:
         cur.execute(q.LOCK_STREAM)
         status = cur.execute(q.REJECTED_CHUNK, {"chunk_index": chunk.index}).fetchone()
@@ -480,7 +484,6 @@ def reapply_rejected(
         cur.execute(q.DELETE_CHUNK_QUARANTINE, {"chunk_index": chunk.index})
         _, emitted = _merge_and_detect(cur, chunk.index, summary.aggregates, rules, now)
         _write_quarantine(cur, "transactions", chunk.index, summary.bad_rows, chunk.raw_lines)
-        valid_rows = _total(summary.aggregates, "txn_count")
         cur.execute(
             q.RECORD_REAPPLIED,
             {
