@@ -10,6 +10,7 @@ applies at a time. Nothing is skipped and nothing waits for another run.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -123,6 +124,15 @@ def _spark_inputs(
         yield inputs
 
 
+@dataclass
+class _Batch:
+    """A batch whose parse is under way: its inputs, the parse, and its local copies."""
+
+    inputs: list[ChunkInput]
+    parsing: Future[engine.ParsedBatch]
+    copies: ExitStack
+
+
 def _constant(data: bytes) -> Callable[[], bytes]:
     return lambda: data
 
@@ -182,14 +192,34 @@ def apply_staged_range(
         gap = sorted(set(range(first_unapplied, last + 1)) - staged.keys())
         raise ChunkNotStagedError(f"chunks {gap} have not been staged yet; chunks apply in order")
     layout = stream_layout(conn) if todo else engine.CANONICAL_LAYOUT
-    for start in range(0, len(todo), chunks_per_action):
-        batch = todo[start : start + chunks_per_action]
-        with _spark_inputs(staging, batch, scratch, spark_path) as inputs:
+    batches = [todo[s : s + chunks_per_action] for s in range(0, len(todo), chunks_per_action)]
+    with ExitStack() as open_batches, ThreadPoolExecutor(1, "spark-parse-ahead") as parser:
+
+        def parse_ahead(batch: list[StagedRecord]) -> _Batch:
+            copies = open_batches.enter_context(ExitStack())
+            inputs = copies.enter_context(_spark_inputs(staging, batch, scratch, spark_path))
             session = spark() if any(i.problem is None for i in inputs) else None
+            return _Batch(
+                inputs, parser.submit(engine.parse_batch, session, inputs, layout), copies
+            )
+
+        # While PostgreSQL merges one batch, Spark parses the next (one core each).
+        parses = (parse_ahead(batch) for batch in batches)
+        current = next(parses, None)
+        while current is not None:
+            following = next(parses, None)  # its parse starts before this batch merges
             results.extend(
                 engine.apply_chunks(
-                    conn, session, inputs, rules, importance_md5=importance_md5, layout=layout
+                    conn,
+                    None,
+                    current.inputs,
+                    rules,
+                    importance_md5=importance_md5,
+                    layout=layout,
+                    parsed=current.parsing.result(),
                 )
             )
+            current.copies.close()  # its local copies are no longer needed
+            current = following
     results.sort(key=lambda r: r.chunk_index)
     return RangeResult(results=results, requested=sorted(set(requested)))

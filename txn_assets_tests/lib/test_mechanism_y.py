@@ -77,3 +77,62 @@ def test_a_staged_file_that_changed_or_vanished_is_rejected_and_the_stream_goes_
     assert all(r[2].startswith("chunk rejected: the staged file's bytes differ") for r in kept)
     ledger = conn.execute("SELECT chunk_index, status FROM txn.applied_chunk ORDER BY 1").fetchall()
     assert ledger == [(0, "applied"), (1, "rejected"), (2, "rejected")]
+
+
+def test_while_one_batch_merges_spark_parses_the_next(conn, spark, staged, tmp_path, monkeypatch):
+    # Parsing reads no state: batch k+1's Spark action runs while batch k merges in PostgreSQL.
+    import threading
+
+    from txn_assets.lib.state import engine
+
+    parse_started = {index: threading.Event() for index in range(3)}
+    real_parse, real_apply = engine.parse_batch, engine.apply_chunks
+
+    def parse(spark, chunks, layout):
+        parse_started[chunks[0].index].set()
+        return real_parse(spark, chunks, layout)
+
+    def apply(conn, spark, chunks, *args, **kwargs):
+        following = chunks[0].index + 1
+        if following in parse_started:  # merges only once the next batch is being parsed
+            assert parse_started[following].wait(timeout=60), f"batch {following} not parsed ahead"
+        return real_apply(conn, spark, chunks, *args, **kwargs)
+
+    monkeypatch.setattr(engine, "parse_batch", parse)
+    monkeypatch.setattr(engine, "apply_chunks", apply)
+    outcome = apply_staged_range(
+        conn,
+        staged,
+        [2],
+        lambda: spark,
+        DetectionRules(),
+        tmp_path / "scratch",
+        chunks_per_action=1,
+    )
+    assert [r.chunk_index for r in outcome.results] == [0, 1, 2]
+    assert sum(r.valid_rows for r in outcome.results) == 3_000
+    ledger = conn.execute(
+        "SELECT chunk_index, status, valid_rows FROM txn.applied_chunk ORDER BY 1"
+    ).fetchall()
+    assert ledger == [(r.chunk_index, "applied", r.valid_rows) for r in outcome.results]
+
+
+def test_a_failed_merge_waits_for_the_parse_ahead_and_leaves_no_copies(
+    conn, spark, staged, tmp_path, monkeypatch
+):
+    import threading
+
+    from txn_assets.lib.state import engine
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("the merge failed")
+
+    monkeypatch.setattr(engine, "apply_chunks", fail)
+    scratch = tmp_path / "scratch"
+    with pytest.raises(RuntimeError, match="the merge failed"):
+        apply_staged_range(
+            conn, staged, [2], lambda: spark, DetectionRules(), scratch, chunks_per_action=1
+        )
+    assert not [t for t in threading.enumerate() if t.name.startswith("spark-parse-ahead")]
+    assert not list(scratch.rglob("chunk-*.csv"))  # the local copies of both batches are gone
+    assert conn.execute("SELECT count(*) FROM txn.applied_chunk").fetchone() == (0,)

@@ -260,6 +260,40 @@ def _rejection(summary: FileSummary, layout: CsvLayout) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class ParsedBatch:
+    """Spark's part of applying a batch of chunks, done before (or beside) the merges.
+
+    Parsing reads no state and writes none, so a batch can be parsed while the batch before it
+    is merged (`mechanism_y`): Spark and PostgreSQL then work at the same time.
+    """
+
+    summaries: dict[str, FileSummary]  # per file name, every readable chunk of the batch
+    seconds: float  # the Spark action's time
+    chunks: int  # the chunks of the batch, readable or not
+
+    @property
+    def share(self) -> float:
+        """One chunk's share of the Spark action (the ledger's `spark` stage)."""
+        return self.seconds / self.chunks if self.chunks else 0.0
+
+
+def parse_batch(
+    spark: SparkSession | None, chunks: Sequence[ChunkInput], layout: CsvLayout
+) -> ParsedBatch:
+    """One Spark action over the chunks that can be read (`spark` may be None if none can)."""
+    readable = [c for c in chunks if c.problem is None]
+    started = time.monotonic()
+    summaries: dict[str, FileSummary] = {}
+    if readable:
+        if spark is None:
+            raise ValueError("readable chunks need a Spark session")
+        summaries = summarise_files(
+            spark, [c.path for c in readable], layout, "transactions", _total_size(readable)
+        )
+    return ParsedBatch(summaries, time.monotonic() - started, len(chunks))
+
+
 def apply_chunks(
     conn: psycopg.Connection[Any],
     spark: SparkSession | None,
@@ -268,6 +302,7 @@ def apply_chunks(
     clock: Callable[[], datetime] = utc_now,
     importance_md5: str | None = None,
     layout: CsvLayout = CANONICAL_LAYOUT,
+    parsed: ParsedBatch | None = None,
 ) -> list[ChunkResult]:
     """Fold consecutive chunks in order: one Spark action for all, one transaction per chunk.
 
@@ -275,7 +310,8 @@ def apply_chunks(
     whole batch at once and catches up; each chunk still commits on its own, in order. `layout`
     is the stream's header: a chunk that does not start with it is rejected. With
     importance_md5, chunks are refused unless the weights came from that file. `spark` may be
-    None when every pending chunk already has a problem (nothing for Spark to read).
+    None when every pending chunk already has a problem (nothing for Spark to read), or when
+    `parsed` holds the batch's parse already (`parse_batch` of these very inputs).
     """
     ordered = sorted(chunks, key=lambda c: c.index)
     results: dict[int, ChunkResult] = {}
@@ -290,18 +326,17 @@ def apply_chunks(
     if pending:
         _check_next(conn, pending[0].index)
         conn.commit()
-        readable = [c for c in pending if c.problem is None]
-        started = time.monotonic()
-        summaries = {}
-        if readable:
-            if spark is None:
-                raise ValueError("readable chunks need a Spark session")
-            summaries = summarise_files(
-                spark, [c.path for c in readable], layout, "transactions", _total_size(readable)
-            )
-        spark_share = (time.monotonic() - started) / len(pending)
+        if parsed is None:
+            parsed = parse_batch(spark, pending, layout)
+        unparsed = [
+            c.path
+            for c in pending
+            if c.problem is None and PurePosixPath(c.path).name not in parsed.summaries
+        ]
+        if unparsed:  # an empty summary would reject them as files without a header
+            raise ValueError(f"chunks {unparsed} are not in the parsed batch")
         for chunk in pending:
-            summary = summaries.get(
+            summary = parsed.summaries.get(
                 PurePosixPath(chunk.path).name, FileSummary.empty("transactions")
             )
             problem = chunk.problem or _rejection(summary, layout)
@@ -309,7 +344,7 @@ def apply_chunks(
                 results[chunk.index] = _reject(conn, chunk, problem, clock)
             else:
                 results[chunk.index] = _apply_summary(
-                    conn, chunk, summary, rules, clock, spark_share, importance_md5
+                    conn, chunk, summary, rules, clock, parsed.share, importance_md5
                 )
     return [results[c.index] for c in ordered]
 

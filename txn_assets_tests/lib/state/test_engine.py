@@ -12,11 +12,13 @@ from txn_assets.lib.checksums import md5_file
 from txn_assets.lib.csv_header import HeaderError
 from txn_assets.lib.rules import DetectionRules
 from txn_assets.lib.state.engine import (
+    CANONICAL_LAYOUT,
     ChunkInput,
     ChunkResult,
     apply_chunk,
     apply_chunks,
     load_weights,
+    parse_batch,
 )
 from txn_assets.lib.state.errors import (
     ChunkContentChangedError,
@@ -417,6 +419,25 @@ class TestBatches:
         ]
         seqs = conn.execute("SELECT chunk_index, seq FROM txn.detection ORDER BY seq").fetchall()
         assert seqs == [(1, 0), (2, 1)]
+
+    def test_a_batch_parsed_ahead_is_merged_without_spark(self, conn, spark, scratch):
+        inputs = self._inputs(scratch, self.CHUNKS)
+        parsed = parse_batch(spark, inputs, CANONICAL_LAYOUT)
+        results = apply_chunks(conn, None, inputs, DEFAULTS, parsed=parsed)
+        assert [(r.chunk_index, r.valid_rows, r.quarantined_rows) for r in results] == [
+            (0, 40, 0),
+            (1, 40, 1),
+            (2, 203, 0),
+        ]
+
+    def test_a_parse_that_lacks_a_chunk_is_refused_not_taken_for_an_empty_file(
+        self, conn, spark, scratch
+    ):
+        inputs = self._inputs(scratch, self.CHUNKS)
+        parsed = parse_batch(spark, inputs[:2], CANONICAL_LAYOUT)
+        with pytest.raises(ValueError, match="not in the parsed batch"):
+            apply_chunks(conn, None, inputs, DEFAULTS, parsed=parsed)
+        assert conn.execute("SELECT count(*) FROM txn.applied_chunk").fetchone() == (0,)
 
     def test_a_batch_skips_applied_chunks_and_applies_the_rest_in_order(self, conn, spark, scratch):
         inputs = self._inputs(scratch, self.CHUNKS)
