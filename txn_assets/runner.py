@@ -14,12 +14,14 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
 import psycopg
 
+from txn_assets.lib.chunks_parsed_ahead import ChunkParser, parsing_ahead
 from txn_assets.lib.services.processes import UNSUPERVISED, Supervisor
 from txn_assets.lib.stream_signal import ChunkStagedSignal
 from txn_assets.lib.stream_status import StreamStatus, read_status
@@ -126,6 +128,23 @@ def _fulfil(defs: dg.Definitions, instance: dg.DagsterInstance, result: dg.Senso
         _execute(defs, instance, run)  # a failed run's chunks are requested again next tick
 
 
+@contextmanager
+def _chunks_parsed_ahead(defs: dg.Definitions, database_url: str) -> Iterator[None]:
+    """Y's runs execute in this process: a thread parses each chunk as it lands, for its run."""
+    used = {key: defs.resources[key] for key in ("stores", "spark")}  # type: ignore[index]
+    with dg.build_resources(used) as resources:
+        stores = resources.stores
+        parser = ChunkParser(
+            database_url,
+            stores.staging(),
+            lambda: resources.spark.spark_session,
+            stores.scratch() / "parsed-ahead",
+            stores.spark_path,
+        )
+        with parsing_ahead(parser):
+            yield
+
+
 def run_stream(
     interval: float,
     on_status: Callable[[StreamStatus], None] = lambda status: None,
@@ -148,34 +167,35 @@ def run_stream(
     last_good_tick = time.monotonic()
     shown: StreamStatus | None = None
     try:
-        while True:
-            before = _status(database_url)
-            try:
-                skipped = automation.tick()
-            except Exception:  # as the daemon does: a failed tick is tried again, for a while
-                if time.monotonic() - last_good_tick > TICK_PATIENCE_SECONDS:
-                    raise
-                time.sleep(POLL_SECONDS)
-                continue
-            last_good_tick = time.monotonic()
-            status = _status(database_url)
-            if status != shown:
-                on_status(status)
-                shown = status
-            if status.finished:  # the tick ran Y to the end, files included
-                return status
-            if producer is None and status.weights_md5 is not None:
-                producer = _start_producer(supervisor, interval, log_path)
-            code = producer.poll() if producer is not None else None
-            if code not in (None, 0):
-                raise StreamStoppedError(
-                    f"Mechanism X stopped: {_producer_error(log_path)} (its log: {log_path})"
-                )
-            # Runs execute synchronously here: chunks pending before the tick (or weights not
-            # loaded) and nothing requested means the automation gave up on them (it says why).
-            if skipped is not None and (before.lag > 0 or status.weights_md5 is None):
-                raise StreamStoppedError(skipped)
-            chunk_staged.wait(POLL_SECONDS)
+        with _chunks_parsed_ahead(defs, database_url):
+            while True:
+                before = _status(database_url)
+                try:
+                    skipped = automation.tick()
+                except Exception:  # as the daemon does: a failed tick is tried again, for a while
+                    if time.monotonic() - last_good_tick > TICK_PATIENCE_SECONDS:
+                        raise
+                    time.sleep(POLL_SECONDS)
+                    continue
+                last_good_tick = time.monotonic()
+                status = _status(database_url)
+                if status != shown:
+                    on_status(status)
+                    shown = status
+                if status.finished:  # the tick ran Y to the end, files included
+                    return status
+                if producer is None and status.weights_md5 is not None:
+                    producer = _start_producer(supervisor, interval, log_path)
+                code = producer.poll() if producer is not None else None
+                if code not in (None, 0):
+                    raise StreamStoppedError(
+                        f"Mechanism X stopped: {_producer_error(log_path)} (its log: {log_path})"
+                    )
+                # Runs execute synchronously here: chunks pending before the tick (or weights not
+                # loaded) and nothing requested means the automation gave up on them (it says why).
+                if skipped is not None and (before.lag > 0 or status.weights_md5 is None):
+                    raise StreamStoppedError(skipped)
+                chunk_staged.wait(POLL_SECONDS)
     finally:
         chunk_staged.close()
         if producer is not None:

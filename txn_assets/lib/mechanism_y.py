@@ -9,36 +9,23 @@ applies at a time. Nothing is skipped and nothing waits for another run.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import psycopg
 from pyspark.sql import SparkSession
 
-from txn_assets.lib import settings
-from txn_assets.lib.checksums import md5_bytes
-from txn_assets.lib.csv_header import CsvLayout, transactions_layout
+from txn_assets.lib import chunks_parsed_ahead, settings
 from txn_assets.lib.producer import ChunkNotStagedError
 from txn_assets.lib.rules import DetectionRules
+from txn_assets.lib.staged_inputs import StagedRecord, spark_inputs, staged_records, stream_layout
 from txn_assets.lib.state import engine
 from txn_assets.lib.state.engine import ChunkInput, ChunkResult
-from txn_assets.lib.state.queries import producer as producer_q
 from txn_assets.lib.stores.base import ObjectStore
-
-
-@dataclass(frozen=True)
-class StagedRecord:
-    """A staged chunk as Mechanism X recorded it: where it is and its checksum."""
-
-    index: int
-    key: str
-    md5: str
-    rows_bytes: int  # the source bytes of its rows (the file adds its header line)
 
 
 @dataclass(frozen=True)
@@ -60,70 +47,6 @@ class RangeResult:
         return any(not r.already_applied for r in self.results)
 
 
-def staged_records(conn: psycopg.Connection[Any], through: int) -> dict[int, StagedRecord]:
-    """Mechanism X's ledger of staged chunks up to chunk `through`."""
-    rows = conn.execute(producer_q.STAGED_CHUNKS_THROUGH, {"last": through}).fetchall()
-    conn.commit()
-    return {
-        row[0]: StagedRecord(index=row[0], key=row[5], md5=row[4], rows_bytes=row[2] - row[1])
-        for row in rows
-    }
-
-
-@contextmanager
-def _spark_inputs(
-    staging: ObjectStore,
-    records: Sequence[StagedRecord],
-    scratch: Path,
-    spark_path: Callable[[str], str | None],
-) -> Iterator[list[ChunkInput]]:
-    """Paths Spark can read for these chunks; local copies live as long as the block.
-
-    A chunk that is missing from staging, or whose bytes are not those Mechanism X staged
-    (truncated, overwritten), is passed on with the problem, to be rejected in its turn.
-    """
-    with ExitStack() as copies:
-        inputs = []
-        for record in records:
-            path = spark_path(record.key)
-            if path is not None:  # Spark reads the store itself (Databricks, abfss://)
-                inputs.append(
-                    ChunkInput(
-                        record.index,
-                        path,
-                        record.md5,
-                        load=partial(staging.get, record.key),
-                        size=record.rows_bytes,
-                    )
-                )
-                continue
-            try:
-                local = copies.enter_context(staging.local_copy(record.key, scratch))
-            except KeyError:
-                missing = f"the staged file is missing: {staging.uri(record.key)}"
-                inputs.append(ChunkInput(record.index, record.key, record.md5, problem=missing))
-                continue
-            data = local.read_bytes()
-            found = md5_bytes(data)
-            problem = None
-            if found != record.md5:
-                problem = (
-                    f"the staged file's bytes differ from those Mechanism X staged (md5 {found}, "
-                    f"staged {record.md5}): truncated or overwritten"
-                )
-            inputs.append(
-                ChunkInput(
-                    record.index,
-                    str(local),
-                    record.md5,
-                    load=_constant(data),
-                    problem=problem,
-                    size=len(data),
-                )
-            )
-        yield inputs
-
-
 @dataclass
 class _Batch:
     """A batch whose parse is under way: its inputs, the parse, and its local copies."""
@@ -131,17 +54,6 @@ class _Batch:
     inputs: list[ChunkInput]
     parsing: Future[engine.ParsedBatch]
     copies: ExitStack
-
-
-def _constant(data: bytes) -> Callable[[], bytes]:
-    return lambda: data
-
-
-def stream_layout(conn: psycopg.Connection[Any]) -> CsvLayout:
-    """The columns of this stream's chunks: the header Mechanism X recorded at stream start."""
-    row = conn.execute(producer_q.PRODUCER_HEADER).fetchone()
-    conn.commit()
-    return engine.CANONICAL_LAYOUT if row is None else transactions_layout(row[0])
 
 
 def apply_staged_range(
@@ -182,7 +94,7 @@ def apply_staged_range(
                 f"chunk {index} is before the first unapplied chunk but unrecorded"
             )
         if done.rejected and reapply_rejected:
-            with _spark_inputs(staging, [staged[index]], scratch, spark_path) as (chunk,):
+            with spark_inputs(staging, [staged[index]], scratch, spark_path) as (chunk,):
                 done = engine.reapply_rejected(
                     conn, spark(), chunk, rules, layout=stream_layout(conn)
                 )
@@ -197,7 +109,12 @@ def apply_staged_range(
 
         def parse_ahead(batch: list[StagedRecord]) -> _Batch:
             copies = open_batches.enter_context(ExitStack())
-            inputs = copies.enter_context(_spark_inputs(staging, batch, scratch, spark_path))
+            inputs = copies.enter_context(spark_inputs(staging, batch, scratch, spark_path))
+            done = chunks_parsed_ahead.take(inputs, layout)  # under `run`: parsed as they landed
+            if done is not None:
+                parsed: Future[engine.ParsedBatch] = Future()
+                parsed.set_result(done)
+                return _Batch(inputs, parsed, copies)
             session = spark() if any(i.problem is None for i in inputs) else None
             return _Batch(
                 inputs, parser.submit(engine.parse_batch, session, inputs, layout), copies
