@@ -88,6 +88,8 @@ class ChunkParser:
         readable = [c for c in inputs if c.problem is None]
         with self._lock:
             found = [self._parses.pop(c.index, None) for c in readable]
+            # Taken or not, these chunks are the run's now: never parsed ahead after this.
+            self._parsed_through = max([self._parsed_through, *(c.index for c in inputs)])
         if not readable or any(
             p is None
             or p.md5 != c.content_md5

@@ -93,6 +93,19 @@ def test_a_parse_of_other_bytes_or_another_layout_is_not_taken(
             assert parser.take(inputs, layout) is None  # a refused parse is dropped, not kept
 
 
+def test_a_chunk_a_run_asked_for_is_never_parsed_ahead_after(
+    conn, spark, database_url, stream, tmp_path
+):
+    store, stage = stream
+    stage()
+    parser = _parser(database_url, store, spark, tmp_path)
+    with spark_inputs(store, list(staged_records(conn, 0).values()), tmp_path / "mine") as inputs:
+        assert parser.take(inputs, stream_layout(conn)) is None  # the run parses it itself
+    with parsing_ahead(parser):
+        stage()
+        _until(lambda: parser.waiting() == [1])  # chunk 0, staged and unapplied, is the run's
+
+
 def test_nothing_is_parsed_ahead_while_y_is_behind(conn, spark, database_url, stream, tmp_path):
     store, stage = stream
     for _ in range(MAX_AHEAD + 1):
