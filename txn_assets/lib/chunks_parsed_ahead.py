@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -67,7 +68,9 @@ class ChunkParser:
         self._parses: dict[int, _Parse] = {}
         self._lock = threading.Lock()
         self._stopped = threading.Event()
-        self._parsed_through = -1
+        self._parsed_through = -1  # chunks the thread has taken on
+        self._asked_through = -1  # chunks runs have asked for
+        self.looks = 0  # how often the thread has looked at X's ledger
         self._thread = threading.Thread(target=self._loop, name="chunks-parsed-ahead", daemon=True)
 
     def start(self) -> None:
@@ -76,6 +79,8 @@ class ChunkParser:
     def stop(self) -> None:
         self._stopped.set()
         self._thread.join(timeout=TAKE_TIMEOUT_SECONDS)
+        if self._thread.is_alive():
+            logging.getLogger(__name__).warning("a parse ahead is still running as run stops")
 
     def waiting(self) -> list[int]:
         """The chunks parsed (or being parsed) ahead that no run has taken yet."""
@@ -89,7 +94,7 @@ class ChunkParser:
         with self._lock:
             found = [self._parses.pop(c.index, None) for c in readable]
             # Taken or not, these chunks are the run's now: never parsed ahead after this.
-            self._parsed_through = max([self._parsed_through, *(c.index for c in inputs)])
+            self._asked_through = max([self._asked_through, *(c.index for c in inputs)])
         if not readable or any(
             p is None
             or p.md5 != c.content_md5
@@ -99,11 +104,13 @@ class ChunkParser:
         ):
             return None
         summaries, seconds = {}, 0.0
+        deadline = time.monotonic() + TAKE_TIMEOUT_SECONDS
         for parse in found:
             assert parse is not None
             try:
-                batch = parse.batch.result(timeout=TAKE_TIMEOUT_SECONDS)
+                batch = parse.batch.result(timeout=max(0.0, deadline - time.monotonic()))
             except Exception:  # the run parses the chunks itself and reports what goes wrong
+                logging.getLogger(__name__).debug("a parse ahead is not taken", exc_info=True)
                 return None
             summaries[parse.name] = batch.summaries[parse.name]
             seconds += batch.share
@@ -123,6 +130,8 @@ class ChunkParser:
                         conn.close()
                 except Exception:  # the runs parse what was not parsed ahead
                     logging.getLogger(__name__).warning("parsing ahead failed", exc_info=True)
+                    if conn is not None:  # a failed statement leaves its transaction aborted
+                        conn.close()
                 signal.wait(LOOK_SECONDS)
         finally:
             signal.close()
@@ -130,6 +139,7 @@ class ChunkParser:
                 conn.close()
 
     def _parse_new_chunks(self, conn: psycopg.Connection[Any]) -> None:
+        self.looks += 1
         first_unapplied = engine.next_chunk(conn)
         layout = stream_layout(conn)
         staged = staged_records(conn, first_unapplied + MAX_AHEAD)
@@ -138,23 +148,27 @@ class ChunkParser:
         with self._lock:  # parses of applied chunks that no run took are not needed any more
             for index in [i for i in self._parses if i < first_unapplied]:
                 del self._parses[index]
-        new = [
-            record
-            for index, record in sorted(staged.items())
-            if index >= first_unapplied and index > self._parsed_through
-        ]
-        if not new:
-            return
-        self._parsed_through = new[-1].index
+            new = [
+                record
+                for index, record in sorted(staged.items())
+                if index >= first_unapplied
+                and index > max(self._parsed_through, self._asked_through)
+            ]
+            if not new:
+                return
+            self._parsed_through = new[-1].index
         with spark_inputs(self.staging, new, self.scratch, self.spark_path) as inputs:
             readable = [c for c in inputs if c.problem is None]
             if not readable:
                 return
             batch: Future[ParsedBatch] = Future()
-            with self._lock:
+            with self._lock:  # a run may have asked for some of them since they were chosen
+                readable = [c for c in readable if c.index > self._asked_through]
                 for chunk in readable:
                     name = PurePosixPath(chunk.path).name
                     self._parses[chunk.index] = _Parse(chunk.content_md5, name, layout, batch)
+            if not readable:
+                return
             try:
                 batch.set_result(engine.parse_batch(self.spark(), readable, layout))
             except Exception as error:

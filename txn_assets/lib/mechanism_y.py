@@ -123,20 +123,24 @@ def apply_staged_range(
         # While PostgreSQL merges one batch, Spark parses the next (one core each).
         parses = (parse_ahead(batch) for batch in batches)
         current = next(parses, None)
-        while current is not None:
-            following = next(parses, None)  # its parse starts before this batch merges
-            results.extend(
-                engine.apply_chunks(
-                    conn,
-                    None,
-                    current.inputs,
-                    rules,
-                    importance_md5=importance_md5,
-                    layout=layout,
-                    parsed=current.parsing.result(),
+        try:
+            while current is not None:
+                following = next(parses, None)  # its parse starts before this batch merges
+                results.extend(
+                    engine.apply_chunks(
+                        conn,
+                        None,
+                        current.inputs,
+                        rules,
+                        importance_md5=importance_md5,
+                        layout=layout,
+                        parsed=current.parsing.result(),
+                    )
                 )
-            )
-            current.copies.close()  # its local copies are no longer needed
-            current = following
+                current.copies.close()  # its local copies are no longer needed
+                current = following
+        except BaseException:
+            parser.shutdown(cancel_futures=True)  # a parse not begun yet is not needed
+            raise
     results.sort(key=lambda r: r.chunk_index)
     return RangeResult(results=results, requested=sorted(set(requested)))

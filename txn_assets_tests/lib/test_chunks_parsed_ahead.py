@@ -112,7 +112,8 @@ def test_nothing_is_parsed_ahead_while_y_is_behind(conn, spark, database_url, st
         stage()
     parser = _parser(database_url, store, spark, tmp_path)
     with parsing_ahead(parser):
-        time.sleep(2)  # the parser looks every 0.5 s at most
+        looked = parser.looks
+        _until(lambda: parser.looks >= looked + 2)  # it has looked since, twice
         assert parser.waiting() == []  # the runs parse in batches meanwhile
         apply_staged_range(conn, store, [MAX_AHEAD], lambda: spark, DetectionRules(), tmp_path)
         stage()  # Y has caught up: the next chunk is parsed as it lands

@@ -123,16 +123,27 @@ def test_a_failed_merge_waits_for_the_parse_ahead_and_leaves_no_copies(
     import threading
 
     from txn_assets.lib.state import engine
+    from txn_assets.lib.stores.base import ObjectStore
+
+    class CopyingStore(LocalFolderStore):
+        """A store whose readers get local copies in the scratch folder, as Azure's do."""
+
+        local_copy = ObjectStore.local_copy
+
+    scratch = tmp_path / "scratch"
+    copies_while_merging = []
 
     def fail(*args, **kwargs):
+        copies_while_merging.extend(scratch.rglob("*chunk-*.csv"))
         raise RuntimeError("the merge failed")
 
     monkeypatch.setattr(engine, "apply_chunks", fail)
-    scratch = tmp_path / "scratch"
+    store = CopyingStore(tmp_path / "blob")
     with pytest.raises(RuntimeError, match="the merge failed"):
         apply_staged_range(
-            conn, staged, [2], lambda: spark, DetectionRules(), scratch, chunks_per_action=1
+            conn, store, [2], lambda: spark, DetectionRules(), scratch, chunks_per_action=1
         )
+    assert len(copies_while_merging) == 2  # this batch's copy and the next one's, parsed ahead
     assert not [t for t in threading.enumerate() if t.name.startswith("spark-parse-ahead")]
-    assert not list(scratch.rglob("chunk-*.csv"))  # the local copies of both batches are gone
+    assert not list(scratch.rglob("*chunk-*.csv"))  # the local copies of both batches are gone
     assert conn.execute("SELECT count(*) FROM txn.applied_chunk").fetchone() == (0,)
