@@ -63,24 +63,28 @@ def _progress(database_url: str, started: float):  # type: ignore[no-untyped-def
     return display, show
 
 
+def _ready_line() -> str:
+    """When the stream became ready, counted from this process's start (the benchmark reads it)."""
+    import psutil
+
+    from txn_assets.console import READY_PREFIX
+
+    seconds = time.time() - psutil.Process().create_time()
+    return f"{READY_PREFIX}{seconds:.2f}s: Mechanism X starts"
+
+
 def _run(args: argparse.Namespace) -> int:
     from txn_assets.spark_modes import spark_for, warm_spark_early
-    from txn_assets.stack import (
-        ENVIRONMENT_FREE_IMPORTS,
-        import_in_background,
-        importance_to_parse_ahead,
-        local_stack,
-    )
+    from txn_assets.stack import ENVIRONMENT_FREE_IMPORTS, import_in_background, local_stack
 
     started = time.monotonic()
     settings = _settings(args)
 
-    # Once the home is ours, the JVM (in process; a cluster's driver once the cluster is up),
-    # the parse of a new stream's weights and Dagster's imports start while PostgreSQL does;
-    # the definitions wait for the settings.
+    # Once the home is ours, the JVM (in process; a cluster's driver once the cluster is up)
+    # and Dagster's imports start while PostgreSQL does; the definitions wait for the settings.
     def once_locked() -> None:
         if args.spark == "local":
-            warm_spark_early(Path(args.home), importance_to_parse_ahead(settings))
+            warm_spark_early(Path(args.home))
         import_in_background(*ENVIRONMENT_FREE_IMPORTS)
 
     with (
@@ -94,7 +98,12 @@ def _run(args: argparse.Namespace) -> int:
         env = stack.env
         display, show = _progress(env["TXN_DATABASE_URL"], started)
         try:
-            final = run_stream(args.interval, on_status=show, supervisor=stack.supervisor)
+            final = run_stream(
+                args.interval,
+                on_status=show,
+                supervisor=stack.supervisor,
+                on_ready=lambda: display.note(_ready_line()),
+            )
         finally:
             display.close()
         elapsed = time.monotonic() - started
@@ -198,16 +207,15 @@ def _produce(args: argparse.Namespace) -> int:
 def _dev(args: argparse.Namespace) -> int:
     from txn_assets.dagster_dev import start_dagster_dev
     from txn_assets.spark_modes import spark_for, warm_spark_early
-    from txn_assets.stack import importance_to_parse_ahead, local_stack
+    from txn_assets.stack import local_stack
 
     settings = _settings(args)
-    importance = importance_to_parse_ahead(settings)  # before the stack makes the home's database
     with (
         local_stack(settings, "dev") as stack,
         spark_for(args.spark, stack, via_connect=True),
     ):
         if args.spark != "local":  # runs use the Spark Connect server: warm it while Dagster starts
-            warm_spark_early(stack.home, importance, connect_server_is_ours=True)
+            warm_spark_early(stack.home, connect_server_is_ours=True)
         log = stack.home / "logs" / "dagster-dev.log"
         print(f"starting Dagster's webserver and daemon (their log: {log}) ...", flush=True)
         # Its own process group, so that stopping `dev` stops the webserver, daemon and runs too.

@@ -21,6 +21,8 @@ RATE_WINDOW_SECONDS = 10.0
 # Without a terminal, one line this often (and one at the end) keeps a log readable.
 PLAIN_EVERY_SECONDS = 5.0
 STARTING = "starting: Spark, PostgreSQL and the weights ..."
+# The line that says when the stream became ready (`make bench` reads its start-up from it).
+READY_PREFIX = "ready after "
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,9 @@ class StreamDisplay(Protocol):
 
     def show(self, snapshot: Snapshot) -> None: ...
 
+    def note(self, text: str) -> None:
+        """A line of its own, above the progress (e.g. the stream becoming ready)."""
+
     def close(self) -> None: ...
 
 
@@ -119,6 +124,9 @@ class PlainLines:
         due = self._printed_at is None or snapshot.elapsed - self._printed_at >= self.every_s
         if due or snapshot.status.finished:
             self._print(snapshot)
+
+    def note(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
 
     def _print(self, snapshot: Snapshot) -> None:
         print(progress_line(snapshot, self.pace), file=self.out, flush=True)
@@ -143,6 +151,9 @@ class LiveDisplay:
         self.pace.add(snapshot)
         self._last, self._shown_at = snapshot, time.monotonic()
         self._live.refresh()
+
+    def note(self, text: str) -> None:
+        self._live.console.print(text)
 
     def close(self) -> None:
         self._live.stop()

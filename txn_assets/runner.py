@@ -21,6 +21,7 @@ from pathlib import Path
 import dagster as dg
 import psycopg
 
+from txn_assets.lib import spark_warmup
 from txn_assets.lib.chunks_parsed_ahead import ChunkParser, parsing_ahead
 from txn_assets.lib.services.processes import UNSUPERVISED, Supervisor
 from txn_assets.lib.stream_signal import ChunkStagedSignal
@@ -31,6 +32,8 @@ from txn_assets.resources.automation import AutomationResource
 POLL_SECONDS = 0.5
 # A tick that fails (the database restarting) is tried again for this long before giving up.
 TICK_PATIENCE_SECONDS = 60.0
+# Mechanism X waits at most this long, once the weights are loaded, for Spark's warm-up.
+WARM_UP_PATIENCE_SECONDS = 120.0
 DECIDE_ONCE = AutomationResource(look_again_seconds=0)
 # Progress lines are the console output of `run`; Dagster's own events go to the instance.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -128,6 +131,16 @@ def _fulfil(defs: dg.Definitions, instance: dg.DagsterInstance, result: dg.Senso
         _execute(defs, instance, run)  # a failed run's chunks are requested again next tick
 
 
+def _spark_ready(interval: float, waiting_since: float) -> bool:
+    """Whether X may start as far as Spark is concerned: a paced stream waits (up to
+    POLL_SECONDS per call) until this process's warm-up has ended, or gives up waiting after
+    WARM_UP_PATIENCE_SECONDS; at full speed X never waits for it."""
+    if interval == 0:
+        return True
+    patience = waiting_since + WARM_UP_PATIENCE_SECONDS - time.monotonic()
+    return patience <= 0 or spark_warmup.warmed(min(POLL_SECONDS, patience))
+
+
 @contextmanager
 def _chunks_parsed_ahead(defs: dg.Definitions, database_url: str) -> Iterator[None]:
     """Y's runs execute in this process: a thread parses each chunk as it lands, for its run."""
@@ -149,10 +162,12 @@ def run_stream(
     interval: float,
     on_status: Callable[[StreamStatus], None] = lambda status: None,
     supervisor: Supervisor = UNSUPERVISED,
+    on_ready: Callable[[], None] = lambda: None,
 ) -> StreamStatus:
     """Run X and Y until every chunk is applied and every detection is in a file.
 
-    `on_status` gets the stream's status whenever it changed (the console's progress).
+    `on_status` gets the stream's status whenever it changed (the console's progress);
+    `on_ready` is called once Y is ready and Mechanism X starts.
     """
     from txn_assets.definitions import defs
 
@@ -160,8 +175,11 @@ def run_stream(
     database_url = os.environ["TXN_DATABASE_URL"]
     log_path = Path(os.environ["TXN_HOME"]) / "producer.log"
     # X starts once Y can apply chunks (the weights are loaded): its one chunk per interval then
-    # measures the stream, not the start-up.
+    # measures the stream, not the start-up. A paced stream also waits for Spark's warm-up, so
+    # that its first chunks do not queue behind the JVM compiling Spark's code; at full speed
+    # (interval 0) chunks queue anyway, and Y's first runs take them in batches meanwhile.
     producer: subprocess.Popen[bytes] | None = None
+    weights_seen_at: float | None = None
     automation = SensorDriver(defs, instance)
     chunk_staged = ChunkStagedSignal(database_url)
     last_good_tick = time.monotonic()
@@ -185,7 +203,10 @@ def run_stream(
                 if status.finished:  # the tick ran Y to the end, files included
                     return status
                 if producer is None and status.weights_md5 is not None:
-                    producer = _start_producer(supervisor, interval, log_path)
+                    weights_seen_at = weights_seen_at or time.monotonic()
+                    if _spark_ready(interval, weights_seen_at):
+                        on_ready()
+                        producer = _start_producer(supervisor, interval, log_path)
                 code = producer.poll() if producer is not None else None
                 if code not in (None, 0):
                     raise StreamStoppedError(

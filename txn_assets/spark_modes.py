@@ -36,19 +36,15 @@ def spark_config_from_env(log_dir: Path | None = None) -> dict[str, str]:
     )
 
 
-def warm_spark_early(
-    home: Path, importance: Path | None = None, connect_server_is_ours: bool = False
-) -> None:
+def warm_spark_early(home: Path, connect_server_is_ours: bool = False) -> None:
     """Start this process's Spark session now, in the background, and warm it.
 
     Classic: the JVM's start-up then overlaps PostgreSQL's and Dagster's imports; the Spark
     resource of the first run finds the session ready (or waits for it instead of starting a
-    second one). With `importance`, the warm-up starts by parsing that file for the weights load
-    (`parsed_ahead`). Spark Connect (TXN_SPARK_REMOTE): the session is cheap, the server's JVM
-    is not; a server this command started on loopback (`connect_server_is_ours`) parses
-    `importance` first and runs the parsing plans once, so that the first run (the weights
-    load, in its own process) takes the parse through the home's scratch folder and does not
-    pay for compiling them. Any other server (Databricks) cannot read our local warm-up files.
+    second one). Spark Connect (TXN_SPARK_REMOTE): the session is cheap, the server's JVM is
+    not; a server this command started on loopback (`connect_server_is_ours`) runs the parsing
+    plans once, so that the first Y run does not pay for compiling them. Any other server
+    (Databricks) cannot read our local warm-up files.
     """
     from txn_assets.lib.spark_warmup import start_in_background
 
@@ -57,9 +53,9 @@ def warm_spark_early(
     scratch = scratch_folder(home)
     if "spark.remote" in config:
         if connect_server_is_ours:
-            start_in_background(config, importance, scratch, hand_over=True)
+            start_in_background(config, scratch)
         return
-    start_in_background(config, importance, scratch)
+    start_in_background(config, scratch)
 
 
 def _stop_this_process_session() -> None:

@@ -97,20 +97,6 @@ def _source_files(settings: StackSettings) -> tuple[Path, Path]:
     return tx.resolve(), imp.resolve()
 
 
-def importance_to_parse_ahead(settings: StackSettings) -> Path | None:
-    """The CustomerImportance file a new stream will load first, when it is known already.
-
-    Only a new home's stream (no database yet, none given by DATABASE_URL) surely needs its
-    weights loaded; generated data does not exist yet when Spark starts.
-    """
-    if settings.source != "local" or os.environ.get("DATABASE_URL"):
-        return None
-    if (settings.home / "postgres").exists():
-        return None
-    path = _source_paths(settings)[1]
-    return path if path.is_file() else None
-
-
 def dagster_dev_command(port: int) -> list[str]:
     """`dagster dev` on loopback for this project's workspace (webserver and daemon)."""
     return [

@@ -10,6 +10,8 @@ import dagster as dg
 import psycopg
 import pytest
 
+from txn_assets.bench.stream_runs import ready_seconds
+from txn_assets.console import READY_PREFIX
 from txn_assets.stack import database_url_for
 
 
@@ -51,6 +53,9 @@ def test_run_streams_to_the_end_records_dagster_history_and_resumes(
     assert "3 chunks applied" in first.stdout
     assert f"detection files: {tmp_path / 'home' / 'blob' / 'detections'}" in first.stdout
     assert "staged 3/3 | applied 3 | lag 0" in first.stdout
+    # Said once Y is ready, before X stages anything; `make bench` reads its start-up from it.
+    assert first.stdout.index(READY_PREFIX) < first.stdout.index("staged 3/3")
+    assert 0 < ready_seconds(first.stdout) < 300
     assert "checks: all passed" in first.stdout
     assert (
         f"report: {(tmp_path / 'home').resolve() / 'report' / 'stream-report.html'}" in first.stdout
@@ -154,7 +159,7 @@ def test_report_writes_the_homes_report_and_prints_its_path(
     migrate(url)
     with psycopg.connect(url) as conn:
         importance = write_importance(tmp_path / "imp.csv", [("X", "Y", "1")])
-        load_weights(conn, spark, str(importance), md5_file(importance))
+        load_weights(conn, lambda: spark, str(importance), md5_file(importance))
         for chunk in range(2):
             rows = [t for c in range(3) for t in txns(f"C{chunk}{c}", "M1", 80, "1.00")]
             path = write_chunk(tmp_path / f"chunk-{chunk}.csv", rows)

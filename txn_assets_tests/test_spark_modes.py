@@ -12,49 +12,36 @@ from txn_assets.lib import spark_warmup
 
 
 @pytest.fixture
-def started(monkeypatch: pytest.MonkeyPatch) -> list[tuple[dict[str, str], Path | None, bool]]:
+def started(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, str]]:
     """The warm-ups asked for (recorded instead of starting a JVM or a Connect session)."""
-    calls: list[tuple[dict[str, str], Path | None, bool]] = []
+    calls: list[dict[str, str]] = []
 
-    def record(
-        config: dict[str, str],
-        importance: Path | None = None,
-        scratch_root: Path | None = None,
-        hand_over: bool = False,
-    ) -> Any:
+    def record(config: dict[str, str], scratch_root: Path | None = None) -> Any:
         assert scratch_root is not None and scratch_root.name == "scratch"  # inside the home
-        calls.append((config, importance, hand_over))
+        calls.append(config)
 
     monkeypatch.setattr(spark_warmup, "start_in_background", record)
     return calls
 
 
-def test_a_classic_session_warms_and_parses_the_weights_ahead(started, monkeypatch, tmp_path):
+def test_a_classic_session_is_warmed_in_this_process(started, monkeypatch, tmp_path):
     monkeypatch.delenv("TXN_SPARK_REMOTE", raising=False)
-    spark_modes.warm_spark_early(tmp_path, importance=tmp_path / "CustomerImportance.csv")
+    spark_modes.warm_spark_early(tmp_path)
 
-    [(config, importance, hand_over)] = started
+    [config] = started
     assert "spark.remote" not in config and config["spark.master"].startswith("local")
-    assert importance == tmp_path / "CustomerImportance.csv"
-    assert not hand_over  # the load runs in this process
 
 
-def test_a_connect_server_of_ours_parses_the_weights_for_the_run_processes(
-    started, monkeypatch, tmp_path
-):
+def test_a_connect_server_of_ours_is_warmed_for_the_run_processes(started, monkeypatch, tmp_path):
     monkeypatch.setenv("TXN_SPARK_REMOTE", "sc://127.0.0.1:15002")
-    spark_modes.warm_spark_early(
-        tmp_path, importance=tmp_path / "CustomerImportance.csv", connect_server_is_ours=True
-    )
+    spark_modes.warm_spark_early(tmp_path, connect_server_is_ours=True)
 
-    [(config, importance, hand_over)] = started
+    [config] = started
     assert config["spark.remote"] == "sc://127.0.0.1:15002"
-    assert importance == tmp_path / "CustomerImportance.csv"
-    assert hand_over  # the weights load runs in a Dagster run's own process
 
 
 def test_a_connect_server_from_the_environment_is_left_alone(started, monkeypatch, tmp_path):
     monkeypatch.setenv("TXN_SPARK_REMOTE", "sc://workspace.example:443/;use_ssl=true")
-    spark_modes.warm_spark_early(tmp_path, importance=tmp_path / "CustomerImportance.csv")
+    spark_modes.warm_spark_early(tmp_path)
 
     assert started == []  # e.g. Databricks: it cannot read the warm-up's local files

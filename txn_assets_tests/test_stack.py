@@ -8,10 +8,8 @@ import psycopg
 import pytest
 
 from txn_assets.stack import (
-    StackSettings,
     database_url_for,
     import_in_background,
-    importance_to_parse_ahead,
 )
 
 # A fresh interpreter: preloads on a thread before the settings exist (as `run` does while
@@ -95,41 +93,3 @@ def test_the_start_clears_a_killed_runs_scratch_before_its_early_work_writes_the
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "['txn-warm-up-started-early']"
-
-
-class TestTheImportanceFileParsedAhead:
-    """`run` parses a new stream's CustomerImportance while it starts, when the file is known."""
-
-    def test_a_new_home_with_a_given_file_parses_it(self, tmp_path, monkeypatch):
-        monkeypatch.delenv("DATABASE_URL", raising=False)
-        given = tmp_path / "CustomerImportance.csv"
-        given.write_text("Source,Target,Weight,typeTrans,fraud\n")
-        settings = StackSettings(tmp_path / "home", transactions=given, importance=given)
-
-        assert importance_to_parse_ahead(settings) == given
-
-    def test_generated_data_is_parsed_once_it_exists(self, tmp_path, monkeypatch):
-        monkeypatch.delenv("DATABASE_URL", raising=False)
-        settings = StackSettings(tmp_path / "home")
-        assert importance_to_parse_ahead(settings) is None  # generated after Spark starts
-
-        generated = tmp_path / "home" / "source" / "CustomerImportance.csv"
-        generated.parent.mkdir(parents=True)
-        generated.write_text("Source,Target,Weight,typeTrans,fraud\n")
-        assert importance_to_parse_ahead(settings) == generated
-
-    def test_a_home_with_a_stream_or_another_database_or_source_parses_nothing(
-        self, tmp_path, monkeypatch
-    ):
-        monkeypatch.delenv("DATABASE_URL", raising=False)
-        given = tmp_path / "CustomerImportance.csv"
-        given.write_text("Source,Target,Weight,typeTrans,fraud\n")
-        home = tmp_path / "home"
-        settings = StackSettings(home, transactions=given, importance=given)
-
-        assert importance_to_parse_ahead(StackSettings(home, source="drive")) is None
-        monkeypatch.setenv("DATABASE_URL", "postgresql://127.0.0.1:1/x")
-        assert importance_to_parse_ahead(settings) is None
-        monkeypatch.delenv("DATABASE_URL")
-        (home / "postgres").mkdir(parents=True)  # the stream exists: its weights are loaded
-        assert importance_to_parse_ahead(settings) is None

@@ -86,7 +86,9 @@ def main() -> None:
             spark = build_spark_session()
             t = time.perf_counter()
             with psycopg.connect(url) as conn:
-                engine.load_weights(conn, spark, str(files.importance), md5_file(files.importance))
+                engine.load_weights(
+                    conn, lambda: spark, str(files.importance), md5_file(files.importance)
+                )
             print(f"{'Y: load CustomerImportance (once)':<38} {time.perf_counter() - t:.2f}s")
 
             spark_times, total_times = [], []

@@ -22,6 +22,7 @@ from typing import Any
 import psutil
 import psycopg
 
+from txn_assets.console import READY_PREFIX
 from txn_assets.lib.services.postgres import start_postgres, stop_postgres
 from txn_assets.lib.state.queries.stream import WEIGHTS_LOADED_AT
 from txn_assets.lib.stream_summary import ChunkTiming, chunk_timings
@@ -37,6 +38,7 @@ class PathRun:
     startup_seconds: float
     peak_rss_mib: float
     chunks: list[ChunkTiming]
+    weights_loaded_seconds: float | None = None
 
     def percentile(self, fraction: float) -> float:
         values = sorted(c.latency for c in self.chunks)
@@ -60,6 +62,11 @@ class PathRun:
             "chunks": len(self.chunks),
             "wall_s": round(self.wall_seconds, 2),
             "startup_s": round(self.startup_seconds, 2),
+            "weights_loaded_s": (
+                round(self.weights_loaded_seconds, 2)
+                if self.weights_loaded_seconds is not None
+                else None
+            ),
             "latency_p50_s": round(self.percentile(0.5), 3),
             "latency_p95_s": round(self.percentile(0.95), 3),
             "latency_max_s": round(max(c.latency for c in self.chunks), 3),
@@ -125,14 +132,24 @@ def run_path(
             command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
         )
         watched = psutil.Process(child.pid)
+        launched = watched.create_time() - started_at.timestamp()
         while child.poll() is None:
             peak = max(peak, tree_rss(watched))
             time.sleep(0.25)
     wall = time.monotonic() - started
     if child.returncode != 0:
         raise RuntimeError(f"{name}: `{' '.join(command)}` failed; see {log}")
-    startup, chunks = timeline(home, started_at)
-    return PathRun(name, command[2:], wall, startup, peak, chunks)
+    weights_loaded, chunks = timeline(home, started_at)
+    ready = launched + ready_seconds(log.read_text(errors="replace"))
+    return PathRun(name, command[2:], wall, ready, peak, chunks, weights_loaded)
+
+
+def ready_seconds(output: str) -> float:
+    """When `run` said the stream was ready (weights loaded, Spark warm), from its start."""
+    for line in output.splitlines():
+        if line.startswith(READY_PREFIX):
+            return float(line.removeprefix(READY_PREFIX).split("s", 1)[0])
+    raise RuntimeError("the command never said the stream was ready")
 
 
 def time_noop_rerun(home: Path, transactions: Path, importance: Path, partitions: int) -> float:

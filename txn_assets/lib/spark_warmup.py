@@ -11,14 +11,14 @@ from __future__ import annotations
 import logging
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from txn_assets.lib import spark_parsing
+from txn_assets.lib import settings, spark_parsing
 from txn_assets.lib.csv_header import importance_layout, transactions_layout
 from txn_assets.lib.generate import IMPORTANCE_HEADER, TRANSACTIONS_HEADER
-from txn_assets.lib.parsed_ahead import announce_importance
 
 _TRANSACTION_ROWS = (
     "0,'C1','4','F','28007','M1','28007','es_food',12.5,0",
@@ -26,66 +26,96 @@ _TRANSACTION_ROWS = (
     "",
 )
 _IMPORTANCE_ROWS = ("'C1','M1',0.5,'es_food',0", "'C2','M1',-1,'es_food',0")
+# The warm-ups this process started (`run` waits for them before it starts Mechanism X).
+_started: list[threading.Thread] = []
+# A stream's warm-up: after the chunk plan's first action (its code compiled), two chunks of
+# full size let the JVM compile the plan's hot paths before the first real chunk lands. The
+# reference file is read with Arrow (`importance_parsing`), so its plan is not warmed.
+STREAM_FULL_SIZE_CHUNKS = 2
 
 
-def warm_up(spark: SparkSession, scratch: Path) -> list[spark_parsing.FileSummary]:
-    """Run the transactions and the reference-file plans once each on a few lines."""
+def _parse_chunk(spark: SparkSession, chunk: Path) -> spark_parsing.FileSummary:
+    """As Mechanism Y parses a chunk: by one task, its size known."""
+    layout = transactions_layout(TRANSACTIONS_HEADER)
+    size = chunk.stat().st_size
+    return spark_parsing.collect_summaries(spark, [str(chunk)], layout, "transactions", size)[
+        chunk.name
+    ]
+
+
+def full_size_rows(count: int = settings.CHUNK_ROWS) -> list[str]:
+    """`count` valid transaction rows over a few hundred pairs, shaped like a real chunk's."""
+    genders = "FMEU"
+    return [
+        f"{i // 1000},'C{i % 997}','{i % 7}','{genders[i % 4]}','28007','M{i % 50}','28007',"
+        f"'es_food',{i % 500}.{i % 100:02d},0"
+        for i in range(count)
+    ]
+
+
+def warm_up(
+    spark: SparkSession, scratch: Path, full_size_chunks: int = 0, reference: bool = True
+) -> list[spark_parsing.FileSummary]:
+    """Run the chunk plan on a few lines of every kind, then on `full_size_chunks` generated
+    chunks of full size; with `reference`, the reference-file plan once on a few lines."""
     scratch.mkdir(parents=True, exist_ok=True)
     chunk = scratch / "warm-up-chunk.csv"
     chunk.write_text("\n".join((TRANSACTIONS_HEADER, *_TRANSACTION_ROWS)) + "\n")
-    weights = scratch / "warm-up-importance.csv"
-    weights.write_text("\n".join((IMPORTANCE_HEADER, *_IMPORTANCE_ROWS)) + "\n")
-    found = spark_parsing.collect_summaries(  # as a chunk is parsed: by one task, its size known
-        spark,
-        [str(chunk)],
-        transactions_layout(TRANSACTIONS_HEADER),
-        "transactions",
-        chunk.stat().st_size,
-    )
-    found.update(
-        spark_parsing.collect_summaries(
-            spark, [str(weights)], importance_layout(IMPORTANCE_HEADER), "importance"
+    found = [_parse_chunk(spark, chunk)]
+    if full_size_chunks:
+        full = scratch / "warm-up-full-size-chunk.csv"
+        full.write_text("\n".join((TRANSACTIONS_HEADER, *full_size_rows())) + "\n")
+        found += [_parse_chunk(spark, full) for _ in range(full_size_chunks)]
+    if reference:
+        weights = scratch / "warm-up-importance.csv"
+        weights.write_text("\n".join((IMPORTANCE_HEADER, *_IMPORTANCE_ROWS)) + "\n")
+        layout = importance_layout(IMPORTANCE_HEADER)
+        found.append(
+            spark_parsing.collect_summaries(spark, [str(weights)], layout, "importance")[
+                weights.name
+            ]
         )
-    )
-    return [found[chunk.name], found[weights.name]]
+    return found
 
 
 def start_in_background(
-    config: dict[str, str],
-    importance: Path | None = None,
-    scratch_root: Path | None = None,
-    hand_over: bool = False,
+    config: dict[str, str], scratch_root: Path | None = None
 ) -> threading.Thread:
     """Start this process's session with `config` and warm it, on a daemon thread.
 
     Whoever asks for the session later (dagster-pyspark's resource) gets the same one from
     `getOrCreate`, waiting for the start-up already under way instead of starting another.
-    With `importance`, that file is parsed first, for the weights load (`parsed_ahead`): the
-    new JVM's first action is then one the stream needs, not a second one competing with it.
-    The warm-up's files and the copy parsed ahead live in temporary folders under
-    `scratch_root` (the home's scratch folder, cleared when a command next starts on the
-    home): a process killed mid warm-up leaves them there, not in the machine's /tmp.
-    `hand_over`: the parse of `importance` is for loads in other processes too (a Spark
-    Connect server's runs), through `scratch_root`.
+    The warm-up's files live in a temporary folder under `scratch_root` (the home's scratch
+    folder, cleared when a command next starts on the home): a process killed mid warm-up
+    leaves them there, not in the machine's /tmp.
     """
 
     if scratch_root is not None:
         scratch_root.mkdir(parents=True, exist_ok=True)
-    announced = (
-        announce_importance(importance, scratch_root, hand_over) if importance is not None else None
-    )
 
     def start() -> None:
         from txn_assets.lib.spark_session import session_from_config
 
         try:
-            if announced is not None:
-                announced.run(lambda: session_from_config(config))
             with tempfile.TemporaryDirectory(prefix="txn-warm-up-", dir=scratch_root) as scratch:
-                warm_up(session_from_config(config), Path(scratch))
+                warm_up(
+                    session_from_config(config),
+                    Path(scratch),
+                    full_size_chunks=STREAM_FULL_SIZE_CHUNKS,
+                    reference=False,
+                )
         except Exception:  # the resource starts the session again and reports the failure
             logging.getLogger(__name__).warning("Spark warm-up failed", exc_info=True)
 
     thread = threading.Thread(target=start, name="spark-warm-up", daemon=True)
     thread.start()
+    _started.append(thread)
     return thread
+
+
+def warmed(timeout: float) -> bool:
+    """Whether every warm-up this process started has ended, waiting up to `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    for thread in _started:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return not any(thread.is_alive() for thread in _started)

@@ -25,7 +25,7 @@ from txn_assets.lib.stores.local import LocalFolderStore
 def stream(conn, spark, tmp_path):
     """Weights loaded; a function that stages the next 1,000-row chunk as Mechanism X does."""
     files = generate(tmp_path / "src", rows=8_000, seed=5)
-    load_weights(conn, spark, str(files.importance), md5_file(files.importance))
+    load_weights(conn, lambda: spark, str(files.importance), md5_file(files.importance))
     store = LocalFolderStore(tmp_path / "blob")
     source = LocalFileSource(files.transactions)
     return store, lambda: cut_next_chunk(conn, source, store, "staging", 1_000)

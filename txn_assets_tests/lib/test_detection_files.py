@@ -34,7 +34,7 @@ def _emit_child_detections(conn, spark, folder, chunk_index: int, customers: ran
 @pytest.fixture
 def detections_120(conn, spark, tmp_path):
     imp = write_importance(tmp_path / "imp.csv", [("X", "Y", "1")])
-    load_weights(conn, spark, str(imp), md5_file(imp))
+    load_weights(conn, lambda: spark, str(imp), md5_file(imp))
     _emit_child_detections(conn, spark, tmp_path, 0, range(120))
 
 

@@ -18,7 +18,7 @@ from txn_assets.lib.stores.local import LocalFolderStore
 def staged(conn, spark, tmp_path):
     """Weights loaded and three chunks staged by Mechanism X's core."""
     files = generate(tmp_path / "src", rows=3_000, seed=2)
-    load_weights(conn, spark, str(files.importance), md5_file(files.importance))
+    load_weights(conn, lambda: spark, str(files.importance), md5_file(files.importance))
     store = LocalFolderStore(tmp_path / "blob")
     for _ in range(3):
         cut_next_chunk(conn, LocalFileSource(files.transactions), store, "staging", 1_000)

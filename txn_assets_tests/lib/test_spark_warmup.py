@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from txn_assets.lib import spark_warmup
-from txn_assets.lib.checksums import md5_file
-from txn_assets.lib.parsed_ahead import take_importance
+from txn_assets.lib import settings, spark_warmup
 from txn_assets.lib.spark_session import spark_config
 from txn_assets.lib.spark_warmup import start_in_background, warm_up
-from txn_assets_tests.builders import write_importance
 
 
 def test_the_warm_up_files_reach_the_aggregate_and_the_quarantine_branches(spark, tmp_path):
@@ -26,6 +23,17 @@ def test_the_warm_up_files_reach_the_aggregate_and_the_quarantine_branches(spark
     assert [reason for _, reason in weights.bad_rows] == ["weight is negative: -1"]
 
 
+def test_a_streams_warm_up_also_parses_chunks_of_full_size(spark, tmp_path):
+    tiny, *full = warm_up(spark, tmp_path, full_size_chunks=2, reference=False)
+
+    assert [reason for _, reason in tiny.bad_rows] == ["amount is not a number: not-a-number"]
+    assert len(full) == 2
+    for summary in full:
+        rows = summary.aggregates.column("txn_count").to_pylist()
+        assert sum(rows) == settings.CHUNK_ROWS and summary.bad_rows == []
+        assert len(rows) > 500  # many pairs, as a real chunk has
+
+
 def test_a_background_start_joins_the_session_already_running(spark, spark_log, caplog):
     with caplog.at_level(logging.WARNING, logger="txn_assets.lib.spark_warmup"):
         thread = start_in_background(spark_config(log_file=str(spark_log)))
@@ -36,24 +44,13 @@ def test_a_background_start_joins_the_session_already_running(spark, spark_log, 
     assert spark.sparkContext._jsc is not None  # the shared session is still up
 
 
-def test_a_background_start_given_the_importance_file_parses_it_for_the_load(
-    spark, spark_log, tmp_path
-):
-    path = write_importance(tmp_path / "CustomerImportance.csv", [("C1", "M1", "0.5")])
-
-    thread = start_in_background(spark_config(log_file=str(spark_log)), importance=path)
-    taken = take_importance(md5_file(path), wait_seconds=120)
-    thread.join(timeout=120)
-
-    assert taken is not None
-    assert [(r["customer"], r["merchant"]) for r in taken.aggregates.to_pylist()] == [("C1", "M1")]
-
-
 def test_the_background_warm_up_keeps_its_files_under_the_scratch_folder_it_is_given(
     spark, spark_log, tmp_path, monkeypatch
 ):
     folders = []
-    monkeypatch.setattr(spark_warmup, "warm_up", lambda spark, scratch: folders.append(scratch))
+    monkeypatch.setattr(
+        spark_warmup, "warm_up", lambda spark, scratch, **options: folders.append(scratch)
+    )
     scratch_root = tmp_path / "home" / "scratch"
 
     thread = start_in_background(spark_config(log_file=str(spark_log)), scratch_root=scratch_root)

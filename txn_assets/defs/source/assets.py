@@ -74,8 +74,9 @@ def importance_file(source: SourceResource) -> dg.ObserveResult:
     owners=OWNERS,
     kinds=WEIGHTS_KINDS,
     description="Mean weight per (customer, merchant) in PostgreSQL (txn.customer_weight), loaded "
-    "once per stream by Spark from CustomerImportance.csv; the sensor requests it before the "
-    "first chunk. A rematerialisation with the same file changes nothing.",
+    "once per stream from CustomerImportance.csv (plain lines read with Arrow, any other line "
+    "judged by Spark's parser); the sensor requests it before the first chunk. A "
+    "rematerialisation with the same file changes nothing.",
 )
 def customer_weights(
     context: dg.AssetExecutionContext,
@@ -95,10 +96,10 @@ def customer_weights(
             local = importance.download_to(stores.scratch() / "CustomerImportance.csv")
             result = load_weights(
                 conn,
-                spark.spark_session,
+                lambda: spark.spark_session,  # started only for lines Arrow cannot judge
                 str(local),
                 identity.md5,
-                handed_over_in=stores.scratch(),  # where `dev` hands over its parse ahead
+                scratch=stores.scratch(),
             )
     context.log.info("weights: %s pairs (already loaded: %s)", result.pairs, result.already_loaded)
     return dg.MaterializeResult(

@@ -29,7 +29,7 @@ import pyarrow.csv as pa_csv
 from psycopg.types.json import Jsonb
 from pyspark.sql import SparkSession
 
-from txn_assets.lib import parsed_ahead, spark_parsing
+from txn_assets.lib import importance_parsing, spark_parsing
 from txn_assets.lib.csv_header import (
     CsvLayout,
     importance_layout,
@@ -594,36 +594,35 @@ def loaded_weights(conn: psycopg.Connection[Any], importance_md5: str) -> Weight
 
 def load_weights(
     conn: psycopg.Connection[Any],
-    spark: SparkSession,
+    spark: Callable[[], SparkSession],
     importance_path: str,
     importance_md5: str,
     clock: Callable[[], datetime] = utc_now,
-    handed_over_in: Path | None = None,
+    scratch: Path | None = None,
 ) -> WeightLoadResult:
     """Load CustomerImportance once per stream; the same file again is a no-op.
 
     Columns are found by name in the file's header (a missing one fails with one clear line);
-    unusable rows are quarantined with their bytes. Two loaders may race (a sensor-requested
-    run and a manual one): Spark parses outside any transaction, then the first to lock the
-    stream row inserts; the other finds it loaded.
+    unusable rows are quarantined with their bytes. Plain lines are read with Arrow and Spark
+    (`spark`, asked for only then) judges the others (`importance_parsing`); `scratch` holds
+    those lines meanwhile. Two loaders may race (a sensor-requested run and a manual one): the
+    file is parsed outside any transaction, then the first to lock the stream row inserts; the
+    other finds it loaded.
     """
     done = loaded_weights(conn, importance_md5)
     if done is not None:
         return done
     path = Path(importance_path)
     layout = importance_layout(read_first_line(path), what=path.name)
-    # `run` and `dev` parse it while they start (`dev` hands it over through `handed_over_in`).
-    summary = parsed_ahead.take_importance(importance_md5, handed_over_in=handed_over_in)
-    if summary is None:
-        summary = summarise_files(spark, [importance_path], layout, "importance")[path.name]
+    summary = importance_parsing.summarise_importance(path, layout, spark, scratch)
     with conn.transaction(), conn.cursor() as cur:
         stream = cur.execute(q.LOCK_STREAM).fetchone()
         assert stream is not None
-        loaded_meanwhile = stream[3] is not None  # by another process, while Spark parsed
+        loaded_meanwhile = stream[3] is not None  # by another process, while this one parsed
         if not loaded_meanwhile:
             _insert_weights(cur, summary, importance_md5, clock(), path)
     if loaded_meanwhile:  # outside the transaction: the check above commits and compares again
-        return load_weights(conn, spark, importance_path, importance_md5, clock, handed_over_in)
+        return load_weights(conn, spark, importance_path, importance_md5, clock, scratch)
     return WeightLoadResult(
         pairs=summary.aggregates.num_rows,
         quarantined_rows=len(summary.bad_rows),

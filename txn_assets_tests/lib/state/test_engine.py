@@ -35,7 +35,7 @@ SMALL_UPGRADE = DetectionRules(upgrade_min_merchant_txns=10)
 
 def _load(conn: Any, spark: Any, folder: Path, rows: list[Any]) -> None:
     path = write_importance(folder / "importance.csv", rows)
-    load_weights(conn, spark, str(path), md5_file(path))
+    load_weights(conn, lambda: spark, str(path), md5_file(path))
 
 
 def _apply(
@@ -230,10 +230,10 @@ class TestExactlyOnce:
     ):
         _load(conn, spark, scratch, [("A", "M1", "1")])
         path = scratch / "importance.csv"
-        assert load_weights(conn, spark, str(path), md5_file(path)).already_loaded
+        assert load_weights(conn, lambda: spark, str(path), md5_file(path)).already_loaded
         other = write_importance(scratch / "other.csv", [("A", "M1", "2")])
         with pytest.raises(ReferenceDataChangedError):
-            load_weights(conn, spark, str(other), md5_file(other))
+            load_weights(conn, lambda: spark, str(other), md5_file(other))
 
     @pytest.mark.usefixtures("weighted")
     def test_rules_cannot_change_mid_stream(self, conn, spark, scratch):
@@ -459,7 +459,7 @@ class TestWeights:
             b"oops,'M1','B'\r\n"
             b"4,'M1','A'\r\n"
         )
-        result = load_weights(conn, spark, str(path), md5_file(path))
+        result = load_weights(conn, lambda: spark, str(path), md5_file(path))
         assert (result.pairs, result.quarantined_rows) == (1, 1)
         assert conn.execute(
             "SELECT customer, merchant, weight FROM txn.customer_weight"
@@ -473,31 +473,31 @@ class TestWeights:
         path = write_importance(scratch / "imp.csv", [])
         path.write_text("Source,Target,typeTrans\n'A','M1','x'\n")
         with pytest.raises(HeaderError, match=r"imp\.csv: the header has no column 'Weight'"):
-            load_weights(conn, spark, str(path), md5_file(path))
+            load_weights(conn, lambda: spark, str(path), md5_file(path))
 
     def test_two_loaders_racing_load_once(self, conn, spark, scratch, database_url, monkeypatch):
         import threading
 
         import psycopg
 
-        from txn_assets.lib.state import engine
+        from txn_assets.lib import importance_parsing
 
         path = write_importance(scratch / "imp.csv", [("A", "M1", "1"), ("B", "M1", "2")])
         both_parsed = threading.Barrier(2, timeout=60)
-        real = engine.summarise_files
+        real = importance_parsing.summarise_importance
 
         def parse_then_wait(*args, **kwargs):
             found = real(*args, **kwargs)
             both_parsed.wait()  # both have parsed before either inserts: a real race
             return found
 
-        monkeypatch.setattr(engine, "summarise_files", parse_then_wait)
+        monkeypatch.setattr(importance_parsing, "summarise_importance", parse_then_wait)
         results, errors = [], []
 
         def loader() -> None:
             try:
                 with psycopg.connect(database_url) as own:
-                    results.append(load_weights(own, spark, str(path), md5_file(path)))
+                    results.append(load_weights(own, lambda: spark, str(path), md5_file(path)))
             except Exception as err:  # surfaced below
                 errors.append(err)
 

@@ -52,7 +52,7 @@ def test_engine_equals_whole_history_recomputation_after_every_chunk(conn, spark
         lines[line_number] = "\n"
     files.transactions.write_text("".join(lines))
 
-    load_weights(conn, spark, str(files.importance), md5_file(files.importance))
+    load_weights(conn, lambda: spark, str(files.importance), md5_file(files.importance))
     reference = Reference(reference_weights(files.importance), RULES)
     gate_opened_at = None
     fired: set[str] = set()
