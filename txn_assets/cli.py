@@ -82,9 +82,13 @@ def _run(args: argparse.Namespace) -> int:
 
     # Once the home is ours, the JVM (in process; a cluster's driver once the cluster is up)
     # and Dagster's imports start while PostgreSQL does; the definitions wait for the settings.
+    # At full speed X does not wait for the warm-up: its first chunks warm Spark up themselves,
+    # and full-size warm-up chunks would only compete with them.
+    full_size_chunks = 0 if args.interval == 0 else None
+
     def once_locked() -> None:
         if args.spark == "local":
-            warm_spark_early(Path(args.home))
+            warm_spark_early(Path(args.home), full_size_chunks=full_size_chunks)
         import_in_background(*ENVIRONMENT_FREE_IMPORTS)
 
     with (
@@ -92,7 +96,9 @@ def _run(args: argparse.Namespace) -> int:
         spark_for(args.spark, stack, via_connect=False),
     ):
         if args.spark != "local":
-            warm_spark_early(stack.home, connect_server_is_ours=True)
+            warm_spark_early(
+                stack.home, connect_server_is_ours=True, full_size_chunks=full_size_chunks
+            )
         from txn_assets.runner import run_checks, run_stream
 
         env = stack.env

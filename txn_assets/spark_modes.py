@@ -36,7 +36,9 @@ def spark_config_from_env(log_dir: Path | None = None) -> dict[str, str]:
     )
 
 
-def warm_spark_early(home: Path, connect_server_is_ours: bool = False) -> None:
+def warm_spark_early(
+    home: Path, connect_server_is_ours: bool = False, full_size_chunks: int | None = None
+) -> None:
     """Start this process's Spark session now, in the background, and warm it.
 
     Classic: the JVM's start-up then overlaps PostgreSQL's and Dagster's imports; the Spark
@@ -44,7 +46,8 @@ def warm_spark_early(home: Path, connect_server_is_ours: bool = False) -> None:
     second one). Spark Connect (TXN_SPARK_REMOTE): the session is cheap, the server's JVM is
     not; a server this command started on loopback (`connect_server_is_ours`) runs the parsing
     plans once, so that the first Y run does not pay for compiling them. Any other server
-    (Databricks) cannot read our local warm-up files.
+    (Databricks) cannot read our local warm-up files. `full_size_chunks`: how many generated
+    chunks of full size the warm-up parses (default `spark_warmup.STREAM_FULL_SIZE_CHUNKS`).
     """
     from txn_assets.lib.spark_warmup import start_in_background
 
@@ -53,9 +56,9 @@ def warm_spark_early(home: Path, connect_server_is_ours: bool = False) -> None:
     scratch = scratch_folder(home)
     if "spark.remote" in config:
         if connect_server_is_ours:
-            start_in_background(config, scratch)
+            start_in_background(config, scratch, full_size_chunks)
         return
-    start_in_background(config, scratch)
+    start_in_background(config, scratch, full_size_chunks)
 
 
 def _stop_this_process_session() -> None:

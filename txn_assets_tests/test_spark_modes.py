@@ -16,7 +16,11 @@ def started(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, str]]:
     """The warm-ups asked for (recorded instead of starting a JVM or a Connect session)."""
     calls: list[dict[str, str]] = []
 
-    def record(config: dict[str, str], scratch_root: Path | None = None) -> Any:
+    def record(
+        config: dict[str, str],
+        scratch_root: Path | None = None,
+        full_size_chunks: int | None = None,
+    ) -> Any:
         assert scratch_root is not None and scratch_root.name == "scratch"  # inside the home
         calls.append(config)
 
@@ -45,3 +49,16 @@ def test_a_connect_server_from_the_environment_is_left_alone(started, monkeypatc
     spark_modes.warm_spark_early(tmp_path)
 
     assert started == []  # e.g. Databricks: it cannot read the warm-up's local files
+
+
+def test_the_number_of_full_size_warm_up_chunks_reaches_the_warm_up(monkeypatch, tmp_path):
+    asked: list[int | None] = []
+    monkeypatch.setattr(
+        spark_warmup,
+        "start_in_background",
+        lambda config, scratch_root=None, full_size_chunks=None: asked.append(full_size_chunks),
+    )
+    monkeypatch.delenv("TXN_SPARK_REMOTE", raising=False)
+    spark_modes.warm_spark_early(tmp_path, full_size_chunks=0)  # `run --interval 0`
+    spark_modes.warm_spark_early(tmp_path)
+    assert asked == [0, None]  # None: the stream's default

@@ -20,6 +20,7 @@ import psycopg
 from pyspark.sql import SparkSession
 
 from txn_assets.lib import chunks_parsed_ahead, settings
+from txn_assets.lib.csv_header import CsvLayout
 from txn_assets.lib.producer import ChunkNotStagedError
 from txn_assets.lib.rules import DetectionRules
 from txn_assets.lib.staged_inputs import StagedRecord, spark_inputs, staged_records, stream_layout
@@ -54,6 +55,18 @@ class _Batch:
     inputs: list[ChunkInput]
     parsing: Future[engine.ParsedBatch]
     copies: ExitStack
+
+
+def _take_or_parse(
+    spark: Callable[[], SparkSession], inputs: list[ChunkInput], layout: CsvLayout
+) -> engine.ParsedBatch:
+    """The batch's parses taken from `run`'s parse ahead, else one Spark action over it (a
+    session is asked for only then, and only if a chunk is readable)."""
+    taken = chunks_parsed_ahead.take(inputs, layout)
+    if taken is not None:
+        return taken
+    session = spark() if any(i.problem is None for i in inputs) else None
+    return engine.parse_batch(session, inputs, layout)
 
 
 def apply_staged_range(
@@ -110,15 +123,9 @@ def apply_staged_range(
         def parse_ahead(batch: list[StagedRecord]) -> _Batch:
             copies = open_batches.enter_context(ExitStack())
             inputs = copies.enter_context(spark_inputs(staging, batch, scratch, spark_path))
-            done = chunks_parsed_ahead.take(inputs, layout)  # under `run`: parsed as they landed
-            if done is not None:
-                parsed: Future[engine.ParsedBatch] = Future()
-                parsed.set_result(done)
-                return _Batch(inputs, parsed, copies)
-            session = spark() if any(i.problem is None for i in inputs) else None
-            return _Batch(
-                inputs, parser.submit(engine.parse_batch, session, inputs, layout), copies
-            )
+            # Under `run` the chunks were parsed as they landed: the worker takes those parses,
+            # waiting for one under way, while this thread merges the batch before.
+            return _Batch(inputs, parser.submit(_take_or_parse, spark, inputs, layout), copies)
 
         # While PostgreSQL merges one batch, Spark parses the next (one core each).
         parses = (parse_ahead(batch) for batch in batches)

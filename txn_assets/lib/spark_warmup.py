@@ -79,7 +79,7 @@ def warm_up(
 
 
 def start_in_background(
-    config: dict[str, str], scratch_root: Path | None = None
+    config: dict[str, str], scratch_root: Path | None = None, full_size_chunks: int | None = None
 ) -> threading.Thread:
     """Start this process's session with `config` and warm it, on a daemon thread.
 
@@ -87,9 +87,10 @@ def start_in_background(
     `getOrCreate`, waiting for the start-up already under way instead of starting another.
     The warm-up's files live in a temporary folder under `scratch_root` (the home's scratch
     folder, cleared when a command next starts on the home): a process killed mid warm-up
-    leaves them there, not in the machine's /tmp.
+    leaves them there, not in the machine's /tmp. `full_size_chunks`: generated chunks of full
+    size parsed after the tiny one (default STREAM_FULL_SIZE_CHUNKS).
     """
-
+    full_size = STREAM_FULL_SIZE_CHUNKS if full_size_chunks is None else full_size_chunks
     if scratch_root is not None:
         scratch_root.mkdir(parents=True, exist_ok=True)
 
@@ -101,7 +102,7 @@ def start_in_background(
                 warm_up(
                     session_from_config(config),
                     Path(scratch),
-                    full_size_chunks=STREAM_FULL_SIZE_CHUNKS,
+                    full_size_chunks=full_size,
                     reference=False,
                 )
         except Exception:  # the resource starts the session again and reports the failure
