@@ -58,9 +58,10 @@ def _lines(data: bytes) -> pa.Array:
     return lines.slice(0, len(lines) - 1) if data.endswith(b"\n") else lines
 
 
-def _readable_text(lines: pa.Array) -> tuple[pa.Array, np.ndarray]:
-    """Each line as text without its trailing \\r, and whether it is UTF-8 without NUL bytes
-    (an unreadable line's text is empty: Spark judges it)."""
+def _readable_text(lines: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """Each line as text without its trailing \\r, whether it is UTF-8, and whether it is UTF-8
+    without NUL bytes (readable; an unreadable line is left to Spark; one that is not UTF-8 has
+    empty text)."""
     try:
         text = lines.cast(pa.large_string())
         utf8 = np.ones(len(lines), dtype=bool)
@@ -69,7 +70,7 @@ def _readable_text(lines: pa.Array) -> tuple[pa.Array, np.ndarray]:
         text = pc.if_else(pa.array(utf8), lines, pa.scalar(b"", pa.large_binary()))
         text = text.cast(pa.large_string())
     readable = utf8 & ~pc.match_substring(text, "\x00").to_numpy(zero_copy_only=False)
-    return pc.utf8_rtrim(text, characters="\r"), readable
+    return pc.utf8_rtrim(text, characters="\r"), utf8, readable
 
 
 def _is_utf8(line: bytes) -> bool:
@@ -137,8 +138,8 @@ def summarise_importance(
     lines = _lines(path.read_bytes())
     if len(lines) == 0:
         return FileSummary.empty(KIND)
-    text, readable = _readable_text(lines)
-    header = text[0].as_py() if readable[0] else lines[0].as_py().decode("utf-8", "replace")
+    text, utf8, readable = _readable_text(lines)
+    header = text[0].as_py() if utf8[0] else lines[0].as_py().decode("utf-8", "replace")
     blank = readable & pc.equal(pc.utf8_trim(text, characters=" "), "").to_numpy(
         zero_copy_only=False
     )

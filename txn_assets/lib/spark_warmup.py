@@ -44,10 +44,11 @@ def _parse_chunk(spark: SparkSession, chunk: Path) -> spark_parsing.FileSummary:
 
 
 def full_size_rows(count: int = settings.CHUNK_ROWS) -> list[str]:
-    """`count` valid transaction rows over a few hundred pairs, shaped like a real chunk's."""
+    """`count` valid transaction rows, ~0.6 pairs per row (6,130 pairs in a 10,000-row chunk),
+    as a real chunk has (~6,200)."""
     genders = "FMEU"
     return [
-        f"{i // 1000},'C{i % 997}','{i % 7}','{genders[i % 4]}','28007','M{i % 50}','28007',"
+        f"{i // 1000},'C{i % 613}','{i % 7}','{genders[i % 4]}','28007','M{i % 10}','28007',"
         f"'es_food',{i % 500}.{i % 100:02d},0"
         for i in range(count)
     ]

@@ -66,12 +66,17 @@ def _spark_summary(spark, path: Path):
     return collect_summaries(spark, [str(path)], layout, "importance")[path.name]
 
 
-@pytest.mark.parametrize("ending", [b"\n", b"\r\n", b""], ids=["lf", "crlf", "no-last-newline"])
-def test_every_kind_of_line_is_summarised_exactly_as_spark_summarises_it(spark, tmp_path, ending):
+@pytest.mark.parametrize(
+    ("start", "ending"),
+    [(b"", b"\n"), (b"", b"\r\n"), (b"", b""), (b"\xef\xbb\xbf", b"\n")],
+    ids=["lf", "crlf", "no-last-newline", "byte-order-mark"],
+)
+def test_every_kind_of_line_is_summarised_exactly_as_spark_summarises_it(
+    spark, tmp_path, start, ending
+):
     path = tmp_path / "importance.csv"
-    path.write_bytes(
-        ending.join([HEADER, *LINES]) + ending if ending else b"\n".join([HEADER, *LINES])
-    )
+    lines = ending.join([HEADER, *LINES]) + ending if ending else b"\n".join([HEADER, *LINES])
+    path.write_bytes(start + lines)
     asked = []
 
     def session():

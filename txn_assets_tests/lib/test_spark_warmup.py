@@ -31,7 +31,7 @@ def test_a_streams_warm_up_also_parses_chunks_of_full_size(spark, tmp_path):
     for summary in full:
         rows = summary.aggregates.column("txn_count").to_pylist()
         assert sum(rows) == settings.CHUNK_ROWS and summary.bad_rows == []
-        assert len(rows) > 500  # many pairs, as a real chunk has
+        assert 5_000 < len(rows) < 7_000  # pairs, as many as a real chunk has
 
 
 def test_a_background_start_joins_the_session_already_running(spark, spark_log, caplog):
