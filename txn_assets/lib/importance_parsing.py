@@ -29,7 +29,11 @@ from pyspark.sql import SparkSession
 from txn_assets.lib import settings
 from txn_assets.lib.csv_header import CsvLayout
 from txn_assets.lib.spark_parsing import (
+    FIELD_TRIM,
+    IMPORTANCE_COLUMNS,
     MONEY,
+    PAIR_COLUMNS,
+    QUOTES,
     FileSummary,
     aggregate_columns,
     collect_summaries,
@@ -41,10 +45,7 @@ KIND = "importance"
 _INTEGER_DIGITS = min(len(str(int(settings.MAX_AMOUNT))) - 1, MONEY.precision - MONEY.scale)
 PLAIN_WEIGHT = rf"^[0-9]{{1,{_INTEGER_DIGITS}}}(\.[0-9]{{1,{MONEY.scale}}})?$"
 _WEIGHT = pa.decimal128(MONEY.precision, MONEY.scale)
-_QUOTES = ("'", '"')
-_TRIMMED = " '\""  # what Spark's parser trims from both ends of a field
-_COLUMNS = {"customer": "Source", "merchant": "Target", "weight": "Weight"}
-_PAIR = ["customer", "merchant"]
+_PAIR = list(PAIR_COLUMNS[KIND])
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -86,7 +87,7 @@ def _opens_without_closing(field: pa.Array) -> pa.Array:
     start = pc.utf8_ltrim(field, characters=" ")
     end = pc.utf8_rtrim(field, characters=" ")
     found = None
-    for quote in _QUOTES:
+    for quote in QUOTES:
         closed = pc.and_(pc.ends_with(end, quote), pc.greater(pc.utf8_length(end), 1))
         opens = pc.and_(pc.starts_with(start, quote), pc.invert(closed))
         found = opens if found is None else pc.or_(found, opens)
@@ -96,19 +97,19 @@ def _opens_without_closing(field: pa.Array) -> pa.Array:
 
 def _plain_rows(parts: pa.Array, layout: CsvLayout) -> tuple[np.ndarray, pa.Table]:
     """Of lines split into the layout's field count: which are plain, and their
-    (customer, merchant, weight text)."""
-    positions = {name: layout.position(column) for name, column in _COLUMNS.items()}
+    (customer, merchant, amount: the weight's text)."""
+    positions = {name: layout.position(column) for name, column in IMPORTANCE_COLUMNS.items()}
     fields = {name: pc.list_element(parts, p) for name, p in positions.items() if p is not None}
-    if len(fields) != len(_COLUMNS):
-        raise ValueError(f"the layout lacks one of {list(_COLUMNS.values())}")
+    if len(fields) != len(IMPORTANCE_COLUMNS):
+        raise ValueError(f"the layout lacks one of {list(IMPORTANCE_COLUMNS.values())}")
     suspicious = None
     for field in fields.values():
         opens = _opens_without_closing(field)
         suspicious = opens if suspicious is None else pc.or_(suspicious, opens)
     assert suspicious is not None
-    values = {name: pc.utf8_trim(field, characters=_TRIMMED) for name, field in fields.items()}
+    values = {name: pc.utf8_trim(field, characters=FIELD_TRIM) for name, field in fields.items()}
     plain = pc.and_(
-        pc.and_(pc.invert(suspicious), pc.match_substring_regex(values["weight"], PLAIN_WEIGHT)),
+        pc.and_(pc.invert(suspicious), pc.match_substring_regex(values["amount"], PLAIN_WEIGHT)),
         pc.and_(pc.not_equal(values["customer"], ""), pc.not_equal(values["merchant"], "")),
     )
     return plain.to_numpy(zero_copy_only=False), pa.table(values)
@@ -151,11 +152,11 @@ def summarise_importance(
     candidates = np.flatnonzero(rows & readable & counted.to_numpy(zero_copy_only=False))
     plain, values = _plain_rows(parts.take(pa.array(candidates)), layout)
     plain_rows = values.filter(pa.array(plain))
-    weights = pc.cast(plain_rows["weight"], _WEIGHT)  # exact: the text is digits and a point
+    weights = pc.cast(plain_rows["amount"], _WEIGHT)  # exact: the text is digits and a point
     plain_rows = plain_rows.set_column(
-        plain_rows.schema.get_field_index("weight"), "weight", weights
+        plain_rows.schema.get_field_index("amount"), "amount", weights
     )
-    pairs = _aggregated(plain_rows, ("weight", "count"), ("weight", "sum"))
+    pairs = _aggregated(plain_rows, ("amount", "count"), ("amount", "sum"))
     rows[candidates[plain]] = False
     others = np.flatnonzero(rows)
     if len(others) == 0:

@@ -55,7 +55,12 @@ SPLIT_SETTINGS = {
 # (the reference file, big chunks on a cluster) keep one task per split, in parallel.
 ONE_TASK_MAX_BYTES = SPLIT_BYTES
 _RECORD_BITS = (1 << 33) - 1
-_QUOTES = ("'", '"')
+# How a field may be quoted, and what is trimmed from both of its ends (`importance_parsing`
+# applies the same rules to the lines it reads without Spark).
+QUOTES = ("'", '"')
+FIELD_TRIM = " '\""
+# The reference file's columns, by the names the parser gives them.
+IMPORTANCE_COLUMNS = {"customer": "Source", "merchant": "Target", "amount": "Weight"}
 
 
 class SplitFileError(RuntimeError):
@@ -80,7 +85,7 @@ def _lines(spark: SparkSession, paths: Sequence[str]) -> DataFrame:
 def _opens_without_closing(field: Column) -> Column:
     start, end = F.ltrim(field), F.rtrim(field)
     first, *rest = [
-        start.startswith(quote) & ~(end.endswith(quote) & (F.length(end) > 1)) for quote in _QUOTES
+        start.startswith(quote) & ~(end.endswith(quote) & (F.length(end) > 1)) for quote in QUOTES
     ]
     for other in rest:
         first = first | other
@@ -102,7 +107,7 @@ def _field(parts: Column, position: int | None) -> Column:
     """A field without the spaces and quotes around it (None for a column the file lacks)."""
     if position is None:
         return F.lit(None).cast(StringType())
-    return F.btrim(F.get(parts, position), F.lit(" '\""))
+    return F.btrim(F.get(parts, position), F.lit(FIELD_TRIM))
 
 
 def _line_problem(line: Column) -> Column:
@@ -169,7 +174,7 @@ def _build(layout: CsvLayout, kind: str, limit: float) -> Parser:
         pair = ("merchant", "customer")
         amount_name = "amount"
     else:
-        names = {"customer": "Source", "merchant": "Target", "amount": "Weight"}
+        names = IMPORTANCE_COLUMNS
         pair = ("customer", "merchant")
         amount_name = "weight"
     used = [p for p in (layout.position(c) for c in names.values()) if p is not None]
