@@ -122,7 +122,7 @@ def test_a_failure_is_one_clear_line_and_verbose_shows_the_traceback(
     args += ["--importance", str(source / "CustomerImportance.csv"), "--interval", "0"]
 
     failed = _cli(*args, env=env)
-    assert failed.returncode == 1
+    assert failed.returncode == 1, failed.stderr[-4000:]
     (line,) = [line for line in failed.stderr.splitlines() if line.startswith("txn-assets run:")]
     assert "Mechanism X stopped" in line
     assert "transactions.csv: the header has no column 'amount'" in line

@@ -8,10 +8,12 @@ starts and the reference data is read, it takes seconds off the first chunk's la
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -26,8 +28,15 @@ _TRANSACTION_ROWS = (
     "",
 )
 _IMPORTANCE_ROWS = ("'C1','M1',0.5,'es_food',0", "'C2','M1',-1,'es_food',0")
-# The warm-ups this process started (`run` waits for them before it starts Mechanism X).
+# The warm-ups this process started (`run` waits for them before it starts Mechanism X), the
+# sessions they run on, and the request that they end (the process is about to exit).
 _started: list[threading.Thread] = []
+_sessions: list[SparkSession] = []
+_stop_requested = threading.Event()
+# The tag of the warm-up's Spark operations, by which an exit interrupts them.
+WARM_UP_TAG = "txn-assets-warm-up"
+# How long an exit waits for the warm-ups to end once their operations are interrupted.
+STOP_PATIENCE_SECONDS = 30.0
 # A stream's warm-up: after the chunk plan's first action (its code compiled), two chunks of
 # full size let the JVM compile the plan's hot paths before the first real chunk lands. The
 # reference file is read with Arrow (`importance_parsing`), so its plan is not warmed.
@@ -55,10 +64,15 @@ def full_size_rows(count: int = settings.CHUNK_ROWS) -> list[str]:
 
 
 def warm_up(
-    spark: SparkSession, scratch: Path, full_size_chunks: int = 0, reference: bool = True
+    spark: SparkSession,
+    scratch: Path,
+    full_size_chunks: int = 0,
+    reference: bool = True,
+    stop: threading.Event | None = None,
 ) -> list[spark_parsing.FileSummary]:
     """Run the chunk plan on a few lines of every kind, then on `full_size_chunks` generated
-    chunks of full size; with `reference`, the reference-file plan once on a few lines."""
+    chunks of full size; with `reference`, the reference-file plan once on a few lines.
+    Once `stop` is set, the actions not yet started are skipped."""
     scratch.mkdir(parents=True, exist_ok=True)
     chunk = scratch / "warm-up-chunk.csv"
     chunk.write_text("\n".join((TRANSACTIONS_HEADER, *_TRANSACTION_ROWS)) + "\n")
@@ -66,7 +80,12 @@ def warm_up(
     if full_size_chunks:
         full = scratch / "warm-up-full-size-chunk.csv"
         full.write_text("\n".join((TRANSACTIONS_HEADER, *full_size_rows())) + "\n")
-        found += [_parse_chunk(spark, full) for _ in range(full_size_chunks)]
+        for _ in range(full_size_chunks):
+            if stop is not None and stop.is_set():
+                return found
+            found.append(_parse_chunk(spark, full))
+    if stop is not None and stop.is_set():
+        return found
     if reference:
         weights = scratch / "warm-up-importance.csv"
         weights.write_text("\n".join((IMPORTANCE_HEADER, *_IMPORTANCE_ROWS)) + "\n")
@@ -77,6 +96,31 @@ def warm_up(
             ]
         )
     return found
+
+
+def _is_connect(spark: SparkSession) -> bool:
+    return type(spark).__module__.startswith("pyspark.sql.connect")
+
+
+@contextlib.contextmanager
+def _tagged(spark: SparkSession) -> Iterator[None]:
+    """Tag the operations this thread starts, so that an exit can interrupt them alone.
+
+    A classic session's own tags (`addTag`) are not found by `interruptTag` from another thread
+    (PySpark 4.3), its context's job tags are; a Spark Connect session has only the former.
+    """
+    if _is_connect(spark):
+        spark.addTag(WARM_UP_TAG)
+        try:
+            yield
+        finally:
+            spark.removeTag(WARM_UP_TAG)
+        return
+    spark.sparkContext.addJobTag(WARM_UP_TAG)
+    try:
+        yield
+    finally:
+        spark.sparkContext.removeJobTag(WARM_UP_TAG)
 
 
 def start_in_background(
@@ -100,14 +144,23 @@ def start_in_background(
 
         try:
             with tempfile.TemporaryDirectory(prefix="txn-warm-up-", dir=scratch_root) as scratch:
-                warm_up(
-                    session_from_config(config),
-                    Path(scratch),
-                    full_size_chunks=full_size,
-                    reference=False,
-                )
+                spark = session_from_config(config)
+                _sessions.append(spark)
+                if _stop_requested.is_set():
+                    return
+                with _tagged(spark):
+                    warm_up(
+                        spark,
+                        Path(scratch),
+                        full_size_chunks=full_size,
+                        reference=False,
+                        stop=_stop_requested,
+                    )
         except Exception:  # the resource starts the session again and reports the failure
-            logging.getLogger(__name__).warning("Spark warm-up failed", exc_info=True)
+            if _stop_requested.is_set():
+                logging.getLogger(__name__).info("Spark warm-up interrupted: the process exits")
+            else:
+                logging.getLogger(__name__).warning("Spark warm-up failed", exc_info=True)
 
     thread = threading.Thread(target=start, name="spark-warm-up", daemon=True)
     thread.start()
@@ -121,3 +174,27 @@ def warmed(timeout: float) -> bool:
     for thread in _started:
         thread.join(max(0.0, deadline - time.monotonic()))
     return not any(thread.is_alive() for thread in _started)
+
+
+def stop_warm_ups(timeout: float = STOP_PATIENCE_SECONDS) -> bool:
+    """End this process's warm-ups before it exits; whether they all ended within `timeout`.
+
+    A warm-up thread still inside a Spark action when the interpreter finalizes can abort the
+    process (SIGABRT instead of its exit code: the action's result is read by Arrow from a
+    Python socket, and the thread cannot take the interpreter back while it shuts down). So the
+    warm-ups skip their remaining actions, the running one is interrupted, and they are waited
+    for. Meant for the end of a process; once they have ended, a new warm-up runs in full again.
+    """
+    if not any(thread.is_alive() for thread in _started):
+        return True
+    _stop_requested.set()
+    for spark in _sessions:
+        with contextlib.suppress(Exception):  # a session already stopped has nothing running
+            if _is_connect(spark):
+                spark.interruptTag(WARM_UP_TAG)
+            else:
+                spark.sparkContext.cancelJobsWithTag(WARM_UP_TAG)
+    if not warmed(timeout):
+        return False
+    _stop_requested.clear()
+    return True

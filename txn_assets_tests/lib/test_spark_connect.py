@@ -35,6 +35,22 @@ spark = build_spark_session(sys.argv[1])
 print(spark.table("left_by_the_first_client").first()["pairs"])
 """
 
+# A `dev` that exits mid warm-up interrupts the warm-up's operation on the server.
+INTERRUPTING_CLIENT = """
+import sys, threading, time
+from txn_assets.lib import spark_warmup
+from txn_assets.lib.spark_session import spark_config
+started = threading.Event()
+def endless(spark, chunk):
+    started.set()
+    spark.range(10**14).selectExpr("max(id)").collect()
+spark_warmup._parse_chunk = endless
+thread = spark_warmup.start_in_background(spark_config(remote=sys.argv[1]), None)
+started.wait(120)
+time.sleep(1)
+print(spark_warmup.stop_warm_ups(timeout=60), thread.is_alive())
+"""
+
 
 def _client(code: str, *args: str) -> str:
     return subprocess.run(
@@ -51,9 +67,11 @@ def test_parsing_and_the_warm_up_over_spark_connect_equal_the_classic_session(sp
         first = _client(CLIENT, server.remote, str(chunk), str(tmp_path / "warm"))
         # The next process finds the first one's session (and so its compiled plans).
         next_client = _client(NEXT_CLIENT, server.remote)
+        interrupted = _client(INTERRUPTING_CLIENT, server.remote)
     finally:
         server.stop()
     assert next_client.splitlines()[-1] == "2"
+    assert interrupted.splitlines()[-1] == "True False"  # ended, well before the job would
     remote = json.loads(first.splitlines()[-1])
     summary = summarise_files(spark, [str(chunk)], CANONICAL_LAYOUT, "transactions")["chunk.csv"]
     local = json.loads(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 
 from txn_assets.lib import settings, spark_warmup
 from txn_assets.lib.spark_session import spark_config
@@ -59,3 +61,35 @@ def test_the_background_warm_up_keeps_its_files_under_the_scratch_folder_it_is_g
     [folder] = folders
     assert folder.parent == scratch_root and folder.name.startswith("txn-warm-up-")
     assert list(scratch_root.iterdir()) == []  # removed once warmed
+
+
+def test_an_exit_ends_a_warm_up_under_way_and_interrupts_its_action(
+    spark, spark_log, tmp_path, monkeypatch, caplog
+):
+    """A process that exits mid warm-up (X failed at once) must not finalize with the warm-up's
+    thread inside Spark: stop_warm_ups skips what is left and interrupts the running action."""
+    parse = spark_warmup._parse_chunk
+    started, finished = threading.Event(), []
+
+    def slow_parse(session, chunk):
+        if chunk.name.startswith("warm-up-full-size"):
+            started.set()
+            # A job that runs for hours unless it is interrupted.
+            session.range(10**14).selectExpr("max(id)").collect()
+        finished.append(parse(session, chunk))
+
+    monkeypatch.setattr(spark_warmup, "_parse_chunk", slow_parse)
+    with caplog.at_level(logging.INFO, logger="txn_assets.lib.spark_warmup"):
+        thread = start_in_background(
+            spark_config(log_file=str(spark_log)), tmp_path, full_size_chunks=5
+        )
+        assert started.wait(120)
+        time.sleep(1)  # the sleeping job is submitted
+
+        assert spark_warmup.stop_warm_ups(timeout=60)
+
+    assert not thread.is_alive()
+    assert len(finished) == 1  # the tiny chunk; the sleeping action was interrupted, no other ran
+    assert [r.levelname for r in caplog.records] == ["INFO"], caplog.text
+    assert not spark_warmup._stop_requested.is_set()  # a later warm-up runs in full
+    assert spark.range(3).count() == 3  # the session itself is still up
