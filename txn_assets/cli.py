@@ -395,16 +395,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"txn-assets {args.command}: {message} (full log: {log})", file=sys.stderr)
         return 1
     finally:
-        _end_spark_warm_ups()
-
-
-def _end_spark_warm_ups() -> None:
-    """No warm-up thread may still be inside Spark when the interpreter finalizes: that aborts
-    the process (see `spark_warmup.stop_warm_ups`), e.g. when X fails before Y's warm-up ends."""
-    if "txn_assets.lib.spark_warmup" in sys.modules:
-        from txn_assets.lib.spark_warmup import stop_warm_ups
-
-        stop_warm_ups()
+        # Also when the command failed before its Spark was up (its warm-up already started).
+        if "txn_assets.spark_modes" in sys.modules:
+            sys.modules["txn_assets.spark_modes"].end_warm_ups()
 
 
 if __name__ == "__main__":

@@ -61,6 +61,21 @@ def warm_spark_early(
     start_in_background(config, scratch, full_size_chunks)
 
 
+def end_warm_ups() -> None:
+    """End this process's Spark warm-ups, if it started any (`spark_warmup.stop_warm_ups`).
+
+    No warm-up thread may still be inside Spark when the Spark it talks to stops (a Connect
+    client would retry against the stopped server) or when the interpreter finalizes (that
+    aborts the process: SIGABRT instead of the command's exit code).
+    """
+    import sys
+
+    if "txn_assets.lib.spark_warmup" in sys.modules:
+        from txn_assets.lib.spark_warmup import stop_warm_ups
+
+        stop_warm_ups()
+
+
 def _stop_this_process_session() -> None:
     """This process's session, if any, leaves before the Spark it talks to stops.
 
@@ -116,5 +131,6 @@ def spark_for(mode: str, stack: LocalStack, via_connect: bool) -> Iterator[None]
             started.callback(server.stop)
             os.environ["TXN_SPARK_REMOTE"] = server.remote
         if mode != "local":
-            started.callback(_stop_this_process_session)  # first: before what it talks to
+            started.callback(_stop_this_process_session)  # before what it talks to
+        started.callback(end_warm_ups)  # first: while the Spark it talks to is still up
         yield

@@ -62,3 +62,31 @@ def test_the_number_of_full_size_warm_up_chunks_reaches_the_warm_up(monkeypatch,
     spark_modes.warm_spark_early(tmp_path, full_size_chunks=0)  # `run --interval 0`
     spark_modes.warm_spark_early(tmp_path)
     assert asked == [0, None]  # None: the stream's default
+
+
+def test_leaving_spark_ends_the_warm_ups_before_the_session_and_the_server_stop(
+    monkeypatch, tmp_path
+):
+    """A warm-up still inside Spark when its Connect server stops would retry against it."""
+    from txn_assets.lib.services import spark_connect
+
+    order: list[str] = []
+
+    class Server:
+        remote = "sc://127.0.0.1:15002"
+
+        def stop(self) -> None:
+            order.append("server stopped")
+
+    monkeypatch.setattr(spark_connect, "start_spark_connect", lambda *a, **k: Server())
+    monkeypatch.setattr(spark_warmup, "stop_warm_ups", lambda: order.append("warm-ups ended"))
+    monkeypatch.setattr(
+        spark_modes, "_stop_this_process_session", lambda: order.append("session stopped")
+    )
+    monkeypatch.setenv("TXN_SPARK_REMOTE", "")
+    stack = spark_modes.LocalStack(tmp_path, {}, supervisor=None)  # type: ignore[arg-type]
+
+    with spark_modes.spark_for("connect", stack, via_connect=True):
+        assert order == []
+
+    assert order == ["warm-ups ended", "session stopped", "server stopped"]
