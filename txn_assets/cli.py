@@ -396,8 +396,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         # Also when the command failed before its Spark was up (its warm-up already started).
-        if "txn_assets.spark_modes" in sys.modules:
-            sys.modules["txn_assets.spark_modes"].end_warm_ups()
+        if "txn_assets.spark_modes" in sys.modules:  # imported by whatever started a warm-up
+            from txn_assets.spark_modes import end_warm_ups
+
+            end_warm_ups()
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ Every mode ends in the same two settings the Spark resource reads (`TXN_SPARK_RE
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -68,8 +69,6 @@ def end_warm_ups() -> None:
     client would retry against the stopped server) or when the interpreter finalizes (that
     aborts the process: SIGABRT instead of the command's exit code).
     """
-    import sys
-
     if "txn_assets.lib.spark_warmup" in sys.modules:
         from txn_assets.lib.spark_warmup import stop_warm_ups
 
@@ -82,8 +81,6 @@ def _stop_this_process_session() -> None:
     A classic driver would log the lost cluster; a Spark Connect client left open retries its
     exit-time cleanup against the stopped server for minutes before the process can exit.
     """
-    import sys
-
     if "pyspark.sql.connect.session" in sys.modules:
         from pyspark.sql.connect.session import SparkSession as ConnectSession
 

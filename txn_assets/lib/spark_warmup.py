@@ -35,8 +35,9 @@ _sessions: list[SparkSession] = []
 _stop_requested = threading.Event()
 # The tag of the warm-up's Spark operations, by which an exit interrupts them.
 WARM_UP_TAG = "txn-assets-warm-up"
-# How long an exit waits for the warm-ups to end once their operations are interrupted.
+# How long an exit waits for the warm-ups to end, interrupting their work this often meanwhile.
 STOP_PATIENCE_SECONDS = 30.0
+INTERRUPT_EVERY_SECONDS = 0.5
 # A stream's warm-up: after the chunk plan's first action (its code compiled), two chunks of
 # full size let the JVM compile the plan's hot paths before the first real chunk lands. The
 # reference file is read with Arrow (`importance_parsing`), so its plan is not warmed.
@@ -99,6 +100,7 @@ def warm_up(
 
 
 def _is_connect(spark: SparkSession) -> bool:
+    """A Spark Connect session has no SparkContext: its work is tagged and interrupted apart."""
     return type(spark).__module__.startswith("pyspark.sql.connect")
 
 
@@ -176,25 +178,39 @@ def warmed(timeout: float) -> bool:
     return not any(thread.is_alive() for thread in _started)
 
 
-def stop_warm_ups(timeout: float = STOP_PATIENCE_SECONDS) -> bool:
-    """End this process's warm-ups before it exits; whether they all ended within `timeout`.
-
-    A warm-up thread still inside a Spark action when the interpreter finalizes can abort the
-    process (SIGABRT instead of its exit code: the action's result is read by Arrow from a
-    Python socket, and the thread cannot take the interpreter back while it shuts down). So the
-    warm-ups skip their remaining actions, the running one is interrupted, and they are waited
-    for. Meant for the end of a process; once they have ended, a new warm-up runs in full again.
-    """
-    if not any(thread.is_alive() for thread in _started):
-        return True
-    _stop_requested.set()
+def _interrupt_tagged_work() -> None:
     for spark in _sessions:
         with contextlib.suppress(Exception):  # a session already stopped has nothing running
             if _is_connect(spark):
                 spark.interruptTag(WARM_UP_TAG)
             else:
                 spark.sparkContext.cancelJobsWithTag(WARM_UP_TAG)
-    if not warmed(timeout):
-        return False
-    _stop_requested.clear()
-    return True
+
+
+def stop_warm_ups(timeout: float = STOP_PATIENCE_SECONDS) -> bool:
+    """End this process's warm-ups before it exits; whether they all ended within `timeout`.
+
+    A warm-up thread still inside a Spark action when the interpreter finalizes can abort the
+    process (SIGABRT instead of its exit code: the action's result is read by Arrow from a
+    Python socket, and the thread cannot take the interpreter back while it shuts down). So the
+    warm-ups skip their remaining actions and their running one is interrupted, again every
+    `INTERRUPT_EVERY_SECONDS` while they are waited for: an interrupt reaches only work already
+    submitted, and an action may still be planning. A session still starting cannot be
+    interrupted; the wait covers it. Meant for the end of a process; once they have ended, a new
+    warm-up runs in full again.
+    """
+    if not any(thread.is_alive() for thread in _started):
+        return True
+    _stop_requested.set()
+    deadline = time.monotonic() + timeout
+    while True:
+        _interrupt_tagged_work()
+        if warmed(min(INTERRUPT_EVERY_SECONDS, max(0.0, deadline - time.monotonic()))):
+            _stop_requested.clear()
+            return True
+        if time.monotonic() >= deadline:
+            logging.getLogger(__name__).warning(
+                "a Spark warm-up still runs after %.0f s: the process may abort as it exits",
+                timeout,
+            )
+            return False

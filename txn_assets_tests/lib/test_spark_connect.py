@@ -37,17 +37,16 @@ print(spark.table("left_by_the_first_client").first()["pairs"])
 
 # A `dev` that exits mid warm-up interrupts the warm-up's operation on the server.
 INTERRUPTING_CLIENT = """
-import sys, threading, time
+import sys, threading
 from txn_assets.lib import spark_warmup
 from txn_assets.lib.spark_session import spark_config
 started = threading.Event()
 def endless(spark, chunk):
     started.set()
-    spark.range(10**14).selectExpr("max(id)").collect()
+    spark.range(10**14).selectExpr("max(id)").toArrow()
 spark_warmup._parse_chunk = endless
 thread = spark_warmup.start_in_background(spark_config(remote=sys.argv[1]), None)
 started.wait(120)
-time.sleep(1)
 print(spark_warmup.stop_warm_ups(timeout=60), thread.is_alive())
 """
 

@@ -63,33 +63,56 @@ def test_the_background_warm_up_keeps_its_files_under_the_scratch_folder_it_is_g
     assert list(scratch_root.iterdir()) == []  # removed once warmed
 
 
-def test_an_exit_ends_a_warm_up_under_way_and_interrupts_its_action(
+def test_a_warm_up_asked_to_stop_skips_the_actions_it_has_not_started(spark, tmp_path):
+    stop = threading.Event()
+    stop.set()
+
+    assert len(warm_up(spark, tmp_path, full_size_chunks=2, stop=stop)) == 1  # the tiny chunk
+
+
+def test_an_exit_interrupts_the_warm_ups_action_and_no_other_job(
     spark, spark_log, tmp_path, monkeypatch, caplog
 ):
     """A process that exits mid warm-up (X failed at once) must not finalize with the warm-up's
-    thread inside Spark: stop_warm_ups skips what is left and interrupts the running action."""
+    thread inside Spark: stop_warm_ups interrupts the warm-up's running action, and only it."""
     parse = spark_warmup._parse_chunk
     started, finished = threading.Event(), []
 
-    def slow_parse(session, chunk):
+    def endless_parse(session, chunk):
         if chunk.name.startswith("warm-up-full-size"):
             started.set()
-            # A job that runs for hours unless it is interrupted.
-            session.range(10**14).selectExpr("max(id)").collect()
+            # As the real parse collects: to Arrow. A job that runs for hours unless interrupted.
+            session.range(10**14).selectExpr("max(id)").toArrow()
         finished.append(parse(session, chunk))
 
-    monkeypatch.setattr(spark_warmup, "_parse_chunk", slow_parse)
-    with caplog.at_level(logging.INFO, logger="txn_assets.lib.spark_warmup"):
-        thread = start_in_background(
-            spark_config(log_file=str(spark_log)), tmp_path, full_size_chunks=5
+    # Another thread's job, untagged, running while the warm-up is stopped: it must finish.
+    other: list[int] = []
+    other_job = threading.Thread(
+        target=lambda: other.append(
+            spark.range(3 * 10**8).selectExpr("max(id) AS top").toArrow()["top"][0].as_py()
         )
-        assert started.wait(120)
-        time.sleep(1)  # the sleeping job is submitted
+    )
+    monkeypatch.setattr(spark_warmup, "_parse_chunk", endless_parse)
+    try:
+        with caplog.at_level(logging.INFO, logger="txn_assets.lib.spark_warmup"):
+            thread = start_in_background(
+                spark_config(log_file=str(spark_log)), tmp_path, full_size_chunks=5
+            )
+            assert started.wait(120)
+            other_job.start()
+            deadline = time.monotonic() + 60
+            while len(spark.sparkContext.statusTracker().getActiveJobsIds()) < 2:
+                assert time.monotonic() < deadline, "the two jobs never ran together"
+                time.sleep(0.05)
 
-        assert spark_warmup.stop_warm_ups(timeout=60)
+            assert spark_warmup.stop_warm_ups(timeout=60)
+            other_job.join(120)
+    finally:  # a failed stop must not leave an endless job or a stop request to later tests
+        spark.sparkContext.cancelAllJobs()
+        spark_warmup._stop_requested.clear()
 
     assert not thread.is_alive()
-    assert len(finished) == 1  # the tiny chunk; the sleeping action was interrupted, no other ran
+    assert len(finished) == 1  # the tiny chunk; the endless action was interrupted, no other ran
     assert [r.levelname for r in caplog.records] == ["INFO"], caplog.text
-    assert not spark_warmup._stop_requested.is_set()  # a later warm-up runs in full
+    assert other == [3 * 10**8 - 1]  # the untagged job was left alone
     assert spark.range(3).count() == 3  # the session itself is still up
