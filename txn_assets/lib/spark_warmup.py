@@ -77,17 +77,16 @@ def warm_up(
     scratch.mkdir(parents=True, exist_ok=True)
     chunk = scratch / "warm-up-chunk.csv"
     chunk.write_text("\n".join((TRANSACTIONS_HEADER, *_TRANSACTION_ROWS)) + "\n")
+    stopped = stop if stop is not None else threading.Event()  # never set
     found = [_parse_chunk(spark, chunk)]
     if full_size_chunks:
         full = scratch / "warm-up-full-size-chunk.csv"
         full.write_text("\n".join((TRANSACTIONS_HEADER, *full_size_rows())) + "\n")
         for _ in range(full_size_chunks):
-            if stop is not None and stop.is_set():
+            if stopped.is_set():
                 return found
             found.append(_parse_chunk(spark, full))
-    if stop is not None and stop.is_set():
-        return found
-    if reference:
+    if reference and not stopped.is_set():
         weights = scratch / "warm-up-importance.csv"
         weights.write_text("\n".join((IMPORTANCE_HEADER, *_IMPORTANCE_ROWS)) + "\n")
         layout = importance_layout(IMPORTANCE_HEADER)
@@ -112,17 +111,14 @@ def _tagged(spark: SparkSession) -> Iterator[None]:
     (PySpark 4.3), its context's job tags are; a Spark Connect session has only the former.
     """
     if _is_connect(spark):
-        spark.addTag(WARM_UP_TAG)
-        try:
-            yield
-        finally:
-            spark.removeTag(WARM_UP_TAG)
-        return
-    spark.sparkContext.addJobTag(WARM_UP_TAG)
+        add, remove = spark.addTag, spark.removeTag
+    else:
+        add, remove = spark.sparkContext.addJobTag, spark.sparkContext.removeJobTag
+    add(WARM_UP_TAG)
     try:
         yield
     finally:
-        spark.sparkContext.removeJobTag(WARM_UP_TAG)
+        remove(WARM_UP_TAG)
 
 
 def start_in_background(
