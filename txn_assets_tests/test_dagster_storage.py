@@ -83,3 +83,36 @@ def test_materialisations_check_the_schema_once_and_reuse_their_connections(
     assert len(records) == 21  # every materialisation was stored, tags and all
     assert catalog == [], f"{len(catalog)} schema queries for 20 materialisations"
     assert opened == [], f"{len(opened)} connections opened for 20 materialisations"
+
+
+def _partition_queries(engine: sqlalchemy.engine.Engine) -> list[str]:
+    """The statements on `engine` that ask whether one dynamic partition exists."""
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany) -> None:
+        if "FROM dynamic_partitions" in statement and "dynamic_partitions.partition =" in statement:
+            seen.append(statement)
+
+    sqlalchemy.event.listen(engine, "before_cursor_execute", record)
+    return seen
+
+
+def test_a_partition_known_to_exist_is_not_asked_again_until_deleted(
+    tmp_path, dagster_url, monkeypatch
+):
+    monkeypatch.setenv("TXN_DAGSTER_PG_URL", dagster_url)
+    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", tmp_path / "dagster.yaml")
+
+    with (
+        dg.DagsterInstance.from_config(str(tmp_path)) as instance,
+        dg.DagsterInstance.from_config(str(tmp_path)) as other_process,
+    ):
+        asked = _partition_queries(instance.event_log_storage._engine)
+        assert not instance.has_dynamic_partition("chunks", "000007")
+        other_process.add_dynamic_partitions("chunks", ["000007"])
+        answers = [instance.has_dynamic_partition("chunks", "000007") for _ in range(10)]
+        assert answers == [True] * 10
+        assert len(asked) == 2  # the no, then the first yes; the other yeses are remembered
+        instance.delete_dynamic_partition("chunks", "000007")
+        assert not instance.has_dynamic_partition("chunks", "000007")
+        assert not other_process.has_dynamic_partition("chunks", "000007")
