@@ -45,22 +45,23 @@ def _progress(database_url: str, started: float):  # type: ignore[no-untyped-def
     import psycopg
 
     from txn_assets.console import Snapshot, stream_display
+    from txn_assets.lib.kept_connection import KeptConnection
     from txn_assets.lib.stream_status import StreamStatus
     from txn_assets.lib.stream_summary import ProgressFigures, read_progress
 
     display = stream_display(sys.stdout)
+    figures = KeptConnection(database_url)
     last: list[ProgressFigures] = []
 
     def show(status: StreamStatus) -> None:
         try:  # a database restart mid-stream must not stop the stream for a display's sake
-            with psycopg.connect(database_url, connect_timeout=5) as conn:
-                last[:] = [read_progress(conn)]
+            last[:] = [figures.read(read_progress)]
         except psycopg.OperationalError:
             if not last:
                 return
         display.show(Snapshot(status, last[0], time.monotonic() - started))
 
-    return display, show
+    return display, show, figures
 
 
 def _ready_line() -> str:
@@ -102,7 +103,7 @@ def _run(args: argparse.Namespace) -> int:
         from txn_assets.runner import run_checks, run_stream
 
         env = stack.env
-        display, show = _progress(env["TXN_DATABASE_URL"], started)
+        display, show, figures = _progress(env["TXN_DATABASE_URL"], started)
         try:
             final = run_stream(
                 args.interval,
@@ -112,6 +113,7 @@ def _run(args: argparse.Namespace) -> int:
             )
         finally:
             display.close()
+            figures.close()
         elapsed = time.monotonic() - started
         print()
         print(

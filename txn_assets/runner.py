@@ -19,14 +19,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
-import psycopg
 
 from txn_assets.lib import spark_warmup
 from txn_assets.lib.chunks_parsed_ahead import ChunkParser, parsing_ahead
+from txn_assets.lib.kept_connection import KeptConnection
 from txn_assets.lib.services.processes import UNSUPERVISED, Supervisor
 from txn_assets.lib.stream_signal import ChunkStagedSignal
 from txn_assets.lib.stream_status import StreamStatus, read_status
 from txn_assets.resources.automation import AutomationResource
+from txn_assets.stack import in_process_instance
 
 # Between ticks the automation sleeps until Mechanism X stages a chunk, at most this long.
 POLL_SECONDS = 0.5
@@ -43,17 +44,8 @@ class StreamStoppedError(RuntimeError):
     """The stream cannot go on (a chunk keeps failing, X failed, the reference data changed)."""
 
 
-def _status(database_url: str, patience_s: float = 60) -> StreamStatus:
-    """The stream's status; waits out a database restart instead of failing the stream."""
-    deadline = time.monotonic() + patience_s
-    while True:
-        try:
-            with psycopg.connect(database_url, connect_timeout=5) as conn:
-                return read_status(conn)
-        except psycopg.OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
+# A database restart is waited out this long before the stream fails.
+STATUS_PATIENCE_SECONDS = 60.0
 
 
 def _producer_error(log_path: Path) -> str:
@@ -171,8 +163,9 @@ def run_stream(
     """
     from txn_assets.definitions import defs
 
-    instance = dg.DagsterInstance.get()
+    instance = in_process_instance()
     database_url = os.environ["TXN_DATABASE_URL"]
+    status_reads = KeptConnection(database_url)
     log_path = Path(os.environ["TXN_HOME"]) / "producer.log"
     # X starts once Y can apply chunks (the weights are loaded): its one chunk per interval then
     # measures the stream, not the start-up. A paced stream also waits for Spark's warm-up, so
@@ -187,7 +180,7 @@ def run_stream(
     try:
         with _chunks_parsed_ahead(defs, database_url):
             while True:
-                before = _status(database_url)
+                before = status_reads.read(read_status, STATUS_PATIENCE_SECONDS)
                 try:
                     skipped = automation.tick()
                 except Exception:  # as the daemon does: a failed tick is tried again, for a while
@@ -196,7 +189,7 @@ def run_stream(
                     time.sleep(POLL_SECONDS)
                     continue
                 last_good_tick = time.monotonic()
-                status = _status(database_url)
+                status = status_reads.read(read_status, STATUS_PATIENCE_SECONDS)
                 if status != shown:
                     on_status(status)
                     shown = status
@@ -219,6 +212,7 @@ def run_stream(
                 chunk_staged.wait(POLL_SECONDS)
     finally:
         chunk_staged.close()
+        status_reads.close()
         if producer is not None:
             supervisor.stop(producer)
 
@@ -228,7 +222,7 @@ def run_checks(say: Callable[[str], None] = print) -> bool:
     from txn_assets.definitions import defs
 
     result = defs.resolve_job_def("stream_checks_job").execute_in_process(
-        instance=dg.DagsterInstance.get(), run_config=QUIET, raise_on_error=False
+        instance=in_process_instance(), run_config=QUIET, raise_on_error=False
     )
     evaluations = result.get_asset_check_evaluations()
     for evaluation in evaluations:

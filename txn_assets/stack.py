@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode
 
 import psycopg
@@ -22,10 +23,18 @@ import psycopg
 from txn_assets.lib import settings
 from txn_assets.lib.generate import generate
 from txn_assets.lib.home_lock import home_lock
-from txn_assets.lib.services.postgres import ensure_database, start_postgres, stop_postgres
+from txn_assets.lib.services.postgres import (
+    commit_without_waiting_for_disk,
+    ensure_database,
+    start_postgres,
+    stop_postgres,
+)
 from txn_assets.lib.services.processes import Supervisor
 from txn_assets.lib.services.reaper import Reaper
 from txn_assets.lib.state.migrate import migrate
+
+if TYPE_CHECKING:
+    from dagster import DagsterInstance
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -146,11 +155,35 @@ def import_in_background(*modules: str) -> threading.Thread:
     return thread
 
 
+# The instance of the runs `txn-assets run` executes in its own process: dagster.yaml's, without
+# capturing each run's stdout and stderr. That process's output is the command's console (and
+# its other threads': X's supervision, the parse ahead, Spark's gateway), and Dagster captures it
+# by starting `tail` and a Python watcher per stream for every run: ~75 ms of a Y run of ~0.4 s,
+# and CPU the parse ahead needs. Their event logs (log lines, materialisations, checks) are kept.
+IN_PROCESS_CONFIG = "in-process.yaml"
+_NO_CAPTURE = """
+# Written by `txn-assets run` (txn_assets/stack.py): dagster.yaml for the runs it executes in
+# its own process, whose stdout and stderr are the command's console and are not captured per run.
+compute_logs:
+  module: dagster._core.storage.noop_compute_log_manager
+  class: NoOpComputeLogManager
+"""
+
+
 def _dagster_home(home: Path) -> Path:
     dagster_home = home / "dagster"
     dagster_home.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+    config = (PROJECT_ROOT / "dagster.yaml").read_text()
+    (dagster_home / "dagster.yaml").write_text(config)
+    (dagster_home / IN_PROCESS_CONFIG).write_text(config + _NO_CAPTURE)
     return dagster_home.resolve()
+
+
+def in_process_instance() -> DagsterInstance:
+    """The home's Dagster instance for runs executed in this process (IN_PROCESS_CONFIG)."""
+    import dagster as dg
+
+    return dg.DagsterInstance.from_config(os.environ["DAGSTER_HOME"], IN_PROCESS_CONFIG)
 
 
 @dataclass
@@ -207,6 +240,7 @@ def local_stack(
         stack.callback(reaper.close)  # last: everything else was stopped and released
         supervisor = Supervisor(reaper)
         admin_url = os.environ.get("DATABASE_URL")
+        embedded = not admin_url
         if not admin_url:
             data_dir = home / "postgres"
             reaper.watch_postgres(data_dir.resolve())
@@ -216,6 +250,13 @@ def local_stack(
             admin_url = server.url()
         ensure_database(admin_url, "txn")
         ensure_database(admin_url, "dagster")
+        if embedded:
+            # Dagster writes ~20 events per Y run, each commit waiting ~1.5 ms for its WAL flush
+            # here (~45 ms a run). Its history is a record: a crash of the machine may lose its
+            # last fraction of a second (runs left in progress are failed below at the next
+            # start; what is applied is decided from the state, whose commits stay synchronous).
+            # Another server (DATABASE_URL) keeps its operator's settings.
+            commit_without_waiting_for_disk(admin_url, "dagster")
         migrate(database_url_for(admin_url, "txn"))
         source_env = {"TXN_SOURCE": settings.source} if settings.source != "none" else {}
         if settings.source == "local":
@@ -244,7 +285,7 @@ def local_stack(
             stack.callback(azurite.stop)
             env.update(azurite.environment())
         os.environ.update(env)
-        if not os.environ.get("DATABASE_URL"):  # Dagster's storage is this home's own
+        if embedded:  # Dagster's storage is this home's own
             fail_orphaned_runs(
                 f"the txn-assets process of {home} stopped while this run was in progress"
             )

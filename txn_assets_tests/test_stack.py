@@ -1,5 +1,6 @@
 """The local stack: its URL helper, and the imports it overlaps with PostgreSQL's start-up."""
 
+import json
 import os
 import subprocess
 import sys
@@ -37,6 +38,37 @@ def once_locked():
     (home / "scratch" / "txn-warm-up-started-early").mkdir(parents=True)
 with local_stack(StackSettings(home, source="none"), "report", once_locked=once_locked):
     print(sorted(p.name for p in (home / "scratch").iterdir()))
+"""
+
+# A fresh interpreter on an embedded stack: the instance of the runs executed in this process, the
+# instance of everything else, and each database's commit setting; then a run in this process.
+IN_PROCESS_RUNS = """
+import os, sys, json
+from pathlib import Path
+import dagster as dg, psycopg
+from txn_assets.stack import StackSettings, in_process_instance, local_stack
+with local_stack(StackSettings(Path(sys.argv[1]), source="none"), "report"):
+    def commit_setting(url):
+        with psycopg.connect(url.replace("postgresql+psycopg2", "postgresql")) as conn:
+            return conn.execute("SHOW synchronous_commit").fetchone()[0]
+    in_process, shared = in_process_instance(), dg.DagsterInstance.get()
+    @dg.op
+    def say_something():
+        print("to the console, not captured")
+
+    @dg.job
+    def in_this_process():
+        say_something()
+
+    run = in_this_process.execute_in_process(instance=in_process).run_id
+    print(json.dumps({
+        "in_process_logs": type(in_process.compute_log_manager).__name__,
+        "shared_logs": type(shared.compute_log_manager).__name__,
+        "same_storage": type(in_process.event_log_storage) is type(shared.event_log_storage),
+        "run_events_seen_by_the_shared_instance": len(shared.all_logs(run)),
+        "dagster_commit": commit_setting(os.environ["TXN_DAGSTER_PG_URL"]),
+        "state_commit": commit_setting(os.environ["TXN_DATABASE_URL"]),
+    }))
 """
 
 
@@ -93,3 +125,23 @@ def test_the_start_clears_a_killed_runs_scratch_before_its_early_work_writes_the
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "['txn-warm-up-started-early']"
+
+
+def test_runs_in_this_process_share_the_history_without_capturing_output(tmp_path):
+    """`run`'s Y runs: the home's storage, no per-run stdout capture (no tail processes), and
+    Dagster's database commits without waiting for the disk while the state's commits wait."""
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    done = subprocess.run(
+        [sys.executable, "-c", IN_PROCESS_RUNS, str(tmp_path / "home")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["in_process_logs"] == "NoOpComputeLogManager"
+    assert seen["shared_logs"] == "LocalComputeLogManager"
+    assert seen["same_storage"]
+    assert seen["run_events_seen_by_the_shared_instance"] > 5
+    assert (seen["dagster_commit"], seen["state_commit"]) == ("off", "on")
