@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 
 import dagster as dg
 import pytest
@@ -45,16 +46,21 @@ def test_the_projects_dagster_yaml_uses_the_pooled_storages(tmp_path, dagster_ur
     assert len(opened) <= 2, f"{len(opened)} connections opened for 30 events"
 
 
-def _catalog_queries(engine: sqlalchemy.engine.Engine) -> list[str]:
-    """The statements on `engine` that read the schema (pg_catalog / information_schema)."""
+def _statements(engine: sqlalchemy.engine.Engine, wanted: Callable[[str], bool]) -> list[str]:
+    """A list that fills with the statements run on `engine` from now on that `wanted` accepts."""
     seen: list[str] = []
 
     def record(conn, cursor, statement, parameters, context, executemany) -> None:
-        if "pg_catalog" in statement or "information_schema" in statement:
+        if wanted(statement):
             seen.append(statement)
 
     sqlalchemy.event.listen(engine, "before_cursor_execute", record)
     return seen
+
+
+def _catalog_queries(engine: sqlalchemy.engine.Engine) -> list[str]:
+    """The statements on `engine` that read the schema (pg_catalog / information_schema)."""
+    return _statements(engine, lambda sql: "pg_catalog" in sql or "information_schema" in sql)
 
 
 def _materialize(instance: dg.DagsterInstance, partition: str) -> None:
@@ -87,14 +93,10 @@ def test_materialisations_check_the_schema_once_and_reuse_their_connections(
 
 def _partition_queries(engine: sqlalchemy.engine.Engine) -> list[str]:
     """The statements on `engine` that ask whether one dynamic partition exists."""
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany) -> None:
-        if "FROM dynamic_partitions" in statement and "dynamic_partitions.partition =" in statement:
-            seen.append(statement)
-
-    sqlalchemy.event.listen(engine, "before_cursor_execute", record)
-    return seen
+    return _statements(
+        engine,
+        lambda sql: "FROM dynamic_partitions" in sql and "dynamic_partitions.partition =" in sql,
+    )
 
 
 def test_a_partition_known_to_exist_is_not_asked_again_until_deleted(

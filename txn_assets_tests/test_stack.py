@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -114,32 +115,29 @@ def test_modules_that_read_the_settings_are_refused_in_the_background():
         import_in_background("txn_assets.runner", "txn_assets.definitions")
 
 
-def test_the_start_clears_a_killed_runs_scratch_before_its_early_work_writes_there(tmp_path):
+def _last_line_on_an_embedded_stack(script: str, home: Path) -> str:
+    """Run `script` in a fresh interpreter (it starts its own embedded stack on `home`)."""
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     done = subprocess.run(
-        [sys.executable, "-c", START_AFTER_A_KILLED_RUN, str(tmp_path / "home")],
+        [sys.executable, "-c", script, str(home)],
         env=env,
         capture_output=True,
         text=True,
         timeout=180,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().splitlines()[-1] == "['txn-warm-up-started-early']"
+    return done.stdout.strip().splitlines()[-1]
+
+
+def test_the_start_clears_a_killed_runs_scratch_before_its_early_work_writes_there(tmp_path):
+    last = _last_line_on_an_embedded_stack(START_AFTER_A_KILLED_RUN, tmp_path / "home")
+    assert last == "['txn-warm-up-started-early']"
 
 
 def test_runs_in_this_process_share_the_history_without_capturing_output(tmp_path):
     """`run`'s Y runs: the home's storage, no per-run stdout capture (no tail processes), and
     Dagster's database commits without waiting for the disk while the state's commits wait."""
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    done = subprocess.run(
-        [sys.executable, "-c", IN_PROCESS_RUNS, str(tmp_path / "home")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert done.returncode == 0, done.stderr
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    seen = json.loads(_last_line_on_an_embedded_stack(IN_PROCESS_RUNS, tmp_path / "home"))
     assert seen["in_process_logs"] == "NoOpComputeLogManager"
     assert seen["shared_logs"] == "LocalComputeLogManager"
     assert seen["same_storage"]
