@@ -213,6 +213,7 @@ def run_stream(
     finally:
         chunk_staged.close()
         status_reads.close()
+        instance.dispose()
         if producer is not None:
             supervisor.stop(producer)
 
@@ -221,9 +222,10 @@ def run_checks(say: Callable[[str], None] = print) -> bool:
     """Run the stream's asset checks once; say which failed. Whether all passed."""
     from txn_assets.definitions import defs
 
-    result = defs.resolve_job_def("stream_checks_job").execute_in_process(
-        instance=in_process_instance(), run_config=QUIET, raise_on_error=False
-    )
+    with in_process_instance() as instance:
+        result = defs.resolve_job_def("stream_checks_job").execute_in_process(
+            instance=instance, run_config=QUIET, raise_on_error=False
+        )
     evaluations = result.get_asset_check_evaluations()
     for evaluation in evaluations:
         if not evaluation.passed:

@@ -23,12 +23,7 @@ import psycopg
 from txn_assets.lib import settings
 from txn_assets.lib.generate import generate
 from txn_assets.lib.home_lock import home_lock
-from txn_assets.lib.services.postgres import (
-    commit_without_waiting_for_disk,
-    ensure_database,
-    start_postgres,
-    stop_postgres,
-)
+from txn_assets.lib.services.postgres import ensure_database, start_postgres, stop_postgres
 from txn_assets.lib.services.processes import Supervisor
 from txn_assets.lib.services.reaper import Reaper
 from txn_assets.lib.state.migrate import migrate
@@ -180,7 +175,8 @@ def _dagster_home(home: Path) -> Path:
 
 
 def in_process_instance() -> DagsterInstance:
-    """The home's Dagster instance for runs executed in this process (IN_PROCESS_CONFIG)."""
+    """The home's Dagster instance for runs executed in this process (IN_PROCESS_CONFIG); the
+    caller disposes of it (`with`). Needs the stack's DAGSTER_HOME."""
     import dagster as dg
 
     return dg.DagsterInstance.from_config(os.environ["DAGSTER_HOME"], IN_PROCESS_CONFIG)
@@ -250,13 +246,6 @@ def local_stack(
             admin_url = server.url()
         ensure_database(admin_url, "txn")
         ensure_database(admin_url, "dagster")
-        if embedded:
-            # Dagster writes ~20 events per Y run, each commit waiting ~1.5 ms for its WAL flush
-            # here (~45 ms a run). Its history is a record: a crash of the machine may lose its
-            # last fraction of a second (runs left in progress are failed below at the next
-            # start; what is applied is decided from the state, whose commits stay synchronous).
-            # Another server (DATABASE_URL) keeps its operator's settings.
-            commit_without_waiting_for_disk(admin_url, "dagster")
         migrate(database_url_for(admin_url, "txn"))
         source_env = {"TXN_SOURCE": settings.source} if settings.source != "none" else {}
         if settings.source == "local":

@@ -18,7 +18,9 @@ RETRY_SECONDS = 0.5
 
 
 class KeptConnection:
-    """An autocommit connection to `url`, opened on first use and again after it broke."""
+    """An autocommit connection to `url`, opened on first use and again after it broke.
+
+    For one thread (`run`'s main loop): a connection runs one statement at a time."""
 
     def __init__(self, url: str, connect_timeout: int = 5) -> None:
         self._url, self._connect_timeout = url, connect_timeout
@@ -31,8 +33,10 @@ class KeptConnection:
         while True:
             try:
                 return query(self._open())
-            except psycopg.OperationalError:
-                self.close()  # broken: the next attempt opens a new one
+            except psycopg.Error as error:
+                self.close()  # broken or in an unknown state: the next read opens a new one
+                if not isinstance(error, psycopg.OperationalError):
+                    raise
                 if time.monotonic() >= deadline:
                     raise
                 time.sleep(RETRY_SECONDS)

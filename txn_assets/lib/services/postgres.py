@@ -198,19 +198,3 @@ def ensure_database(admin_url: str, name: str) -> None:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if not exists:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
-def commit_without_waiting_for_disk(admin_url: str, name: str) -> None:
-    """Commits to database `name` return before their WAL is flushed to disk (new sessions).
-
-    A crash of the server or the machine may then lose the last few hundred milliseconds of
-    commits (PostgreSQL's `synchronous_commit = off`: never a corrupt or half-applied
-    transaction). For a record that can be behind (Dagster's run history), not for the state.
-    """
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("ALTER DATABASE {} SET synchronous_commit = off").format(sql.Identifier(name))
-        )
