@@ -236,7 +236,6 @@ def local_stack(
         stack.callback(reaper.close)  # last: everything else was stopped and released
         supervisor = Supervisor(reaper)
         admin_url = os.environ.get("DATABASE_URL")
-        embedded = not admin_url
         if not admin_url:
             data_dir = home / "postgres"
             reaper.watch_postgres(data_dir.resolve())
@@ -274,7 +273,7 @@ def local_stack(
             stack.callback(azurite.stop)
             env.update(azurite.environment())
         os.environ.update(env)
-        if embedded:  # Dagster's storage is this home's own
+        if not os.environ.get("DATABASE_URL"):  # Dagster's storage is this home's own
             fail_orphaned_runs(
                 f"the txn-assets process of {home} stopped while this run was in progress"
             )

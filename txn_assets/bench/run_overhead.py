@@ -15,6 +15,10 @@ import os
 import statistics
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dagster import DagsterInstance, JobDefinition
 
 
 def _quartiles(values: list[float]) -> str:
@@ -34,10 +38,7 @@ def main() -> None:
     import dagster as dg
     import psycopg
 
-    from txn_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
-    from txn_assets.lib.chunks import chunk_key
     from txn_assets.lib.stream_status import read_status
-    from txn_assets.runner import QUIET
     from txn_assets.stack import StackSettings, in_process_instance, local_stack
 
     settings = StackSettings(args.home, args.transactions, args.importance)
@@ -50,25 +51,38 @@ def main() -> None:
             raise SystemExit(f"{args.home}: run the stream first (`txn-assets run --home ...`)")
         job = defs.resolve_job_def("mechanism_y_job")
         instances = {
-            "in-process (run)": in_process_instance(),
-            "dagster.yaml (dev)": dg.DagsterInstance.get(),
+            "in-process (run)": in_process_instance,
+            "dagster.yaml (dev)": dg.DagsterInstance.get,
         }
-        for name, instance in instances.items():
-            seconds = []
-            for number in range(args.runs + 3):  # the first runs warm the caches: not counted
-                key = chunk_key(number % applied)
-                started = time.monotonic()
-                result = job.execute_in_process(
-                    instance=instance,
-                    tags={RANGE_START_TAG: key, RANGE_END_TAG: key},
-                    run_config=QUIET,
-                    raise_on_error=False,
-                )
-                if not result.success:
-                    raise SystemExit(f"a run over applied chunk {key} failed")
-                if number >= 3:
-                    seconds.append(time.monotonic() - started)
+        for name, open_instance in instances.items():
+            with open_instance() as instance:
+                seconds = _time_runs(job, instance, applied, args.runs)
             print(f"Y run over one applied chunk, {name:<19} {_quartiles(seconds)}", flush=True)
+
+
+def _time_runs(
+    job: JobDefinition, instance: DagsterInstance, applied: int, runs: int
+) -> list[float]:
+    """Seconds of `runs` runs over applied chunks, after three that warm the caches."""
+    from txn_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
+    from txn_assets.lib.chunks import chunk_key
+    from txn_assets.runner import QUIET
+
+    seconds = []
+    for number in range(runs + 3):
+        key = chunk_key(number % applied)
+        started = time.monotonic()
+        result = job.execute_in_process(
+            instance=instance,
+            tags={RANGE_START_TAG: key, RANGE_END_TAG: key},
+            run_config=QUIET,
+            raise_on_error=False,
+        )
+        if not result.success:
+            raise SystemExit(f"a run over applied chunk {key} failed")
+        if number >= 3:
+            seconds.append(time.monotonic() - started)
+    return seconds
 
 
 if __name__ == "__main__":
