@@ -30,6 +30,7 @@ import psycopg
 from pyspark.sql import SparkSession
 
 from txn_assets.lib.csv_header import CsvLayout
+from txn_assets.lib.spark_session import quick_thread_handoffs
 from txn_assets.lib.staged_inputs import spark_inputs, staged_records, stream_layout
 from txn_assets.lib.state import engine
 from txn_assets.lib.state.engine import ChunkInput, ParsedBatch
@@ -74,6 +75,7 @@ class ChunkParser:
         self._thread = threading.Thread(target=self._loop, name="chunks-parsed-ahead", daemon=True)
 
     def start(self) -> None:
+        quick_thread_handoffs()  # its Spark calls run beside the runs' Python
         self._thread.start()
 
     def stop(self) -> None:

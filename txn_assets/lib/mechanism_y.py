@@ -23,6 +23,7 @@ from txn_assets.lib import chunks_parsed_ahead, settings
 from txn_assets.lib.csv_header import CsvLayout
 from txn_assets.lib.producer import ChunkNotStagedError
 from txn_assets.lib.rules import DetectionRules
+from txn_assets.lib.spark_session import quick_thread_handoffs
 from txn_assets.lib.staged_inputs import StagedRecord, spark_inputs, staged_records, stream_layout
 from txn_assets.lib.state import engine
 from txn_assets.lib.state.engine import ChunkInput, ChunkResult
@@ -118,6 +119,7 @@ def apply_staged_range(
         raise ChunkNotStagedError(f"chunks {gap} have not been staged yet; chunks apply in order")
     layout = stream_layout(conn) if todo else engine.CANONICAL_LAYOUT
     batches = [todo[s : s + chunks_per_action] for s in range(0, len(todo), chunks_per_action)]
+    quick_thread_handoffs()  # the parse worker's Spark calls run beside this thread's merges
     with ExitStack() as open_batches, ThreadPoolExecutor(1, "spark-parse-ahead") as parser:
 
         def parse_ahead(batch: list[StagedRecord]) -> _Batch:

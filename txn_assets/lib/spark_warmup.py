@@ -160,6 +160,9 @@ def start_in_background(
             else:
                 logging.getLogger(__name__).warning("Spark warm-up failed", exc_info=True)
 
+    from txn_assets.lib.spark_session import quick_thread_handoffs
+
+    quick_thread_handoffs()  # the warm-up's Spark calls run beside the imports and the stack
     thread = threading.Thread(target=start, name="spark-warm-up", daemon=True)
     thread.start()
     _started.append(thread)

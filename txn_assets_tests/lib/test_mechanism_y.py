@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from txn_assets.lib.checksums import md5_file
@@ -10,6 +12,7 @@ from txn_assets.lib.mechanism_y import apply_staged_range
 from txn_assets.lib.producer import cut_next_chunk
 from txn_assets.lib.rules import DetectionRules
 from txn_assets.lib.sources.local_file import LocalFileSource
+from txn_assets.lib.spark_session import SWITCH_INTERVAL_SECONDS
 from txn_assets.lib.state.engine import load_weights
 from txn_assets.lib.stores.local import LocalFolderStore
 
@@ -32,7 +35,10 @@ def _apply(conn, spark, store, requested, tmp_path):
 
 
 def test_a_range_applies_earlier_unapplied_chunks_first(conn, spark, staged, tmp_path):
+    sys.setswitchinterval(0.005)  # Python's default
     outcome = _apply(conn, spark, staged, [2], tmp_path)
+    # Its parse worker calls Spark beside the merges: the interpreter hands over quickly.
+    assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL_SECONDS)
     assert [r.chunk_index for r in outcome.results] == [0, 1, 2]
     assert [r.chunk_index for r in outcome.earlier] == [0, 1]
     again = _apply(conn, spark, staged, [0, 1, 2], tmp_path)

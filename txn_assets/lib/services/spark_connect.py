@@ -11,7 +11,12 @@ from pathlib import Path
 from txn_assets.lib import settings
 from txn_assets.lib.services.ports import free_port, wait_for_port
 from txn_assets.lib.services.processes import UNSUPERVISED, Supervisor
-from txn_assets.lib.spark_session import SQL_CONF, cluster_config, driver_java_options
+from txn_assets.lib.spark_session import (
+    NO_CALL_SITES,
+    SQL_CONF,
+    cluster_config,
+    driver_java_options,
+)
 
 # Spark caches the code it generates per server session (each session has its own class
 # loader), so a Dagster run process opening a session of its own recompiled every parsing plan
@@ -56,7 +61,7 @@ def start_spark_connect(
     port = port or free_port()
     log_dir.mkdir(parents=True, exist_ok=True)
     log_file = str(log_dir / "spark.log")
-    conf = {**SQL_CONF, **_SESSION_CONF, **cluster_config(master, log_file)}
+    conf = {**SQL_CONF, **NO_CALL_SITES, **_SESSION_CONF, **cluster_config(master, log_file)}
     command = [
         str(spark_home / "bin" / "spark-submit"),
         "--class",
