@@ -114,10 +114,12 @@ def _run(args: argparse.Namespace) -> int:
         finally:
             display.close()
             figures.close()
+        from txn_assets.console import DONE_PREFIX
+
         elapsed = time.monotonic() - started
         print()
         print(
-            f"done in {elapsed:.1f}s: {final.applied} chunks applied, {final.detections} detections "
+            f"{DONE_PREFIX}{elapsed:.1f}s: {final.applied} chunks applied, {final.detections} detections "
             f"in {final.files} files"
         )
         import psycopg
@@ -197,7 +199,11 @@ def _produce(args: argparse.Namespace) -> int:
     config = {
         "ops": {
             "produce_chunks": {
-                "config": {"interval_seconds": args.interval, "max_chunks": args.max_chunks}
+                "config": {
+                    "interval_seconds": args.interval,
+                    "max_chunks": args.max_chunks,
+                    "start_gate": args.start_gate,
+                }
             }
         },
         "loggers": {"console": {"config": {"log_level": "INFO"}}},
@@ -347,6 +353,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     produce.add_argument("--interval", type=float, default=settings.PRODUCER_INTERVAL_SECONDS)
     produce.add_argument("--max-chunks", type=int, default=0)
+    produce.add_argument(
+        "--start-gate",
+        default="",
+        help="a file to wait for before the first chunk (`run` creates it once Y is ready)",
+    )
     produce.set_defaults(func=_produce)
     return parser
 

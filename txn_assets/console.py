@@ -23,6 +23,8 @@ PLAIN_EVERY_SECONDS = 5.0
 STARTING = "starting: Spark, PostgreSQL and the weights ..."
 # The line that says when the stream became ready (`make bench` reads its start-up from it).
 READY_PREFIX = "ready after "
+# How `run`'s summary begins: "done in 49.8s: …", counted from the process's start.
+DONE_PREFIX = "done in "
 
 
 @dataclass(frozen=True)

@@ -54,13 +54,14 @@ def _baseline_figures(run: BaselineRun, incremental_cost: float | None) -> dict[
 
 def _table(paths: list[dict[str, Any]], baselines: dict[str, dict[str, Any]]) -> str:
     lines = [
-        f"{'path':<8} {'wall':>7} {'start':>6} {'p50':>6} {'p95':>6} {'max':>6} {'rows/s':>8} "
+        f"{'path':<9} {'wall':>7} {'summary':>8} {'start':>6} {'p50':>6} {'p95':>6} {'max':>6} {'rows/s':>8} "
         f"{'spark':>6} {'merge':>6} {'1st':>6} {'last':>6} {'RSS MiB':>8}"
     ]
     for p in paths:
         stage = p["stage_median_s"]
+        summary = f"{p['summary_s']:>7.1f}s" if p.get("summary_s") is not None else f"{'-':>8}"
         lines.append(
-            f"{p['path']:<8} {p['wall_s']:>6.1f}s {p['startup_s']:>5.1f}s {p['latency_p50_s']:>5.2f}s "
+            f"{p['path']:<9} {p['wall_s']:>6.1f}s {summary} {p['startup_s']:>5.1f}s {p['latency_p50_s']:>5.2f}s "
             f"{p['latency_p95_s']:>5.2f}s {p['latency_max_s']:>5.2f}s {p['rows_per_s'] or 0:>8,} "
             f"{stage.get('spark', 0):>5.2f}s {stage.get('merge_detect', 0):>5.2f}s "
             f"{p['first3_chunk_cost_s']:>5.2f}s {p['last3_chunk_cost_s']:>5.2f}s {p['peak_rss_mib']:>8,}"

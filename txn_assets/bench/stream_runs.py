@@ -22,7 +22,7 @@ from typing import Any
 import psutil
 import psycopg
 
-from txn_assets.console import READY_PREFIX
+from txn_assets.console import DONE_PREFIX, READY_PREFIX
 from txn_assets.lib.services.postgres import start_postgres, stop_postgres
 from txn_assets.lib.state.queries.stream import WEIGHTS_LOADED_AT
 from txn_assets.lib.stream_summary import ChunkTiming, chunk_timings
@@ -39,6 +39,9 @@ class PathRun:
     peak_rss_mib: float
     chunks: list[ChunkTiming]
     weights_loaded_seconds: float | None = None
+    # Command to its summary ("done in"): the wall time without the checks, the report and the
+    # stop of the services that follow it (~5–7 s). None for the sensor path (no summary).
+    summary_seconds: float | None = None
 
     def percentile(self, fraction: float) -> float:
         values = sorted(c.latency for c in self.chunks)
@@ -61,6 +64,9 @@ class PathRun:
             "command": " ".join(self.command),
             "chunks": len(self.chunks),
             "wall_s": round(self.wall_seconds, 2),
+            "summary_s": (
+                round(self.summary_seconds, 2) if self.summary_seconds is not None else None
+            ),
             "startup_s": round(self.startup_seconds, 2),
             "weights_loaded_s": (
                 round(self.weights_loaded_seconds, 2)
@@ -140,16 +146,19 @@ def run_path(
     if child.returncode != 0:
         raise RuntimeError(f"{name}: `{' '.join(command)}` failed; see {log}")
     weights_loaded, chunks = timeline(home, started_at)
-    ready = launched + ready_seconds(log.read_text(errors="replace"))
-    return PathRun(name, command[2:], wall, ready, peak, chunks, weights_loaded)
+    output = log.read_text(errors="replace")
+    ready = launched + seconds_said(output, READY_PREFIX)
+    summary = launched + seconds_said(output, DONE_PREFIX)
+    return PathRun(name, command[2:], wall, ready, peak, chunks, weights_loaded, summary)
 
 
-def ready_seconds(output: str) -> float:
-    """When `run` said the stream was ready (weights loaded, Spark warm), from its start."""
+def seconds_said(output: str, prefix: str) -> float:
+    """The seconds on `run`'s line that starts with prefix (when it became ready: weights
+    loaded, Spark warm; when it printed its summary), counted from its start."""
     for line in output.splitlines():
-        if line.startswith(READY_PREFIX):
-            return float(line.removeprefix(READY_PREFIX).split("s", 1)[0])
-    raise RuntimeError("the command never said the stream was ready")
+        if line.startswith(prefix):
+            return float(line.removeprefix(prefix).split("s", 1)[0])
+    raise RuntimeError(f"the command never printed a line starting {prefix!r}")
 
 
 def time_noop_rerun(home: Path, transactions: Path, importance: Path, partitions: int) -> float:
