@@ -199,11 +199,7 @@ def _produce(args: argparse.Namespace) -> int:
     config = {
         "ops": {
             "produce_chunks": {
-                "config": {
-                    "interval_seconds": args.interval,
-                    "max_chunks": args.max_chunks,
-                    "start_gate": args.start_gate,
-                }
+                "config": {"interval_seconds": args.interval, "max_chunks": args.max_chunks}
             }
         },
         "loggers": {"console": {"config": {"log_level": "INFO"}}},
@@ -353,11 +349,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     produce.add_argument("--interval", type=float, default=settings.PRODUCER_INTERVAL_SECONDS)
     produce.add_argument("--max-chunks", type=int, default=0)
-    produce.add_argument(
-        "--start-gate",
-        default="",
-        help="a file to wait for before the first chunk (`run` creates it once Y is ready)",
-    )
     produce.set_defaults(func=_produce)
     return parser
 

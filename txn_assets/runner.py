@@ -9,7 +9,6 @@ Every run and materialisation lands in the instance under HOME/dagster, where `d
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import subprocess
@@ -24,7 +23,6 @@ import dagster as dg
 from txn_assets.lib import spark_warmup
 from txn_assets.lib.chunks_parsed_ahead import ChunkParser, parsing_ahead
 from txn_assets.lib.kept_connection import KeptConnection
-from txn_assets.lib.producer import open_start_gate
 from txn_assets.lib.services.processes import UNSUPERVISED, Supervisor
 from txn_assets.lib.stream_signal import ChunkStagedSignal
 from txn_assets.lib.stream_status import StreamStatus, read_status
@@ -37,8 +35,6 @@ POLL_SECONDS = 0.5
 TICK_PATIENCE_SECONDS = 60.0
 # Mechanism X waits at most this long, once the weights are loaded, for Spark's warm-up.
 WARM_UP_PATIENCE_SECONDS = 120.0
-# A stream that ends before X began waits this long for X's run to end on its own.
-PRODUCER_STOP_SECONDS = 15.0
 DECIDE_ONCE = AutomationResource(look_again_seconds=0)
 # Progress lines are the console output of `run`; Dagster's own events go to the instance.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -60,12 +56,12 @@ def _producer_error(log_path: Path) -> str:
 
 
 def _start_producer(
-    supervisor: Supervisor, interval: float, log_path: Path, gate: Path
+    supervisor: Supervisor, interval: float, log_path: Path
 ) -> subprocess.Popen[bytes]:
-    """X's process, started now; its first chunk waits until `gate` exists."""
-    command = [sys.executable, "-m", "txn_assets.cli", "produce", "--interval", str(interval)]
     return supervisor.start(
-        [*command, "--start-gate", str(gate)], log=log_path, env=dict(os.environ)
+        [sys.executable, "-m", "txn_assets.cli", "produce", "--interval", str(interval)],
+        log=log_path,
+        env=dict(os.environ),
     )
 
 
@@ -163,8 +159,7 @@ def run_stream(
     """Run X and Y until every chunk is applied and every detection is in a file.
 
     `on_status` gets the stream's status whenever it changed (the console's progress);
-    `on_ready` is called once Y is ready and Mechanism X's first chunk may be cut (X's process
-    starts with the stream and waits for that at its start gate).
+    `on_ready` is called once Y is ready and Mechanism X starts.
     """
     from txn_assets.definitions import defs
 
@@ -172,20 +167,16 @@ def run_stream(
     database_url = os.environ["TXN_DATABASE_URL"]
     status_reads = KeptConnection(database_url)
     log_path = Path(os.environ["TXN_HOME"]) / "producer.log"
-    # X's first chunk waits until Y can apply chunks (the weights are loaded): its one chunk per
-    # interval then measures the stream, not the start-up. A paced stream also waits for Spark's
-    # warm-up, so that its first chunks do not queue behind the JVM compiling Spark's code; at
-    # full speed (interval 0) chunks queue anyway, and Y's first runs take them in batches.
+    # X starts once Y can apply chunks (the weights are loaded): its one chunk per interval then
+    # measures the stream, not the start-up. A paced stream also waits for Spark's warm-up, so
+    # that its first chunks do not queue behind the JVM compiling Spark's code; at full speed
+    # (interval 0) chunks queue anyway, and Y's first runs take them in batches meanwhile.
+    producer: subprocess.Popen[bytes] | None = None
     weights_seen_at: float | None = None
-    gate = Path(os.environ["TXN_SCRATCH_DIR"]) / "mechanism-x.go"
-    gate.unlink(missing_ok=True)
     automation = SensorDriver(defs, instance)
     chunk_staged = ChunkStagedSignal(database_url)
     last_good_tick = time.monotonic()
     shown: StreamStatus | None = None
-    # X's process imports Dagster and the definitions (~2.5 s of CPU, ~6 s on a busy start-up)
-    # while Y loads the weights and Spark warms up; its first chunk waits for the gate.
-    producer = _start_producer(supervisor, interval, log_path, gate)
     try:
         with _chunks_parsed_ahead(defs, database_url):
             while True:
@@ -204,12 +195,12 @@ def run_stream(
                     shown = status
                 if status.finished:  # the tick ran Y to the end, files included
                     return status
-                if not gate.exists() and status.weights_md5 is not None:
+                if producer is None and status.weights_md5 is not None:
                     weights_seen_at = weights_seen_at or time.monotonic()
                     if _spark_ready(interval, weights_seen_at):
                         on_ready()
-                        open_start_gate(gate, go=True)
-                code = producer.poll()
+                        producer = _start_producer(supervisor, interval, log_path)
+                code = producer.poll() if producer is not None else None
                 if code not in (None, 0):
                     raise StreamStoppedError(
                         f"Mechanism X stopped: {_producer_error(log_path)} (its log: {log_path})"
@@ -223,11 +214,8 @@ def run_stream(
         chunk_staged.close()
         status_reads.close()
         instance.dispose()
-        if not gate.exists():  # X has not begun: its run ends without a chunk, not terminated
-            open_start_gate(gate, go=False)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                producer.wait(PRODUCER_STOP_SECONDS)
-        supervisor.stop(producer)
+        if producer is not None:
+            supervisor.stop(producer)
 
 
 def run_checks(say: Callable[[str], None] = print) -> bool:

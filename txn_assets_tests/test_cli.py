@@ -107,10 +107,6 @@ def test_run_streams_to_the_end_records_dagster_history_and_resumes(
     with psycopg.connect(database_url_for(fresh_server_databases, "txn")) as conn:
         assert conn.execute("SELECT count(*) FROM txn.applied_chunk").fetchone()[0] == 3
         assert conn.execute("SELECT count(*) FROM txn.staged_chunk").fetchone()[0] == 3
-    # X's process starts with the stack and waits for Y; on a finished stream it is told to stop
-    # before its first chunk: its run succeeds with nothing staged, it is not terminated.
-    x_runs = instance.get_runs(dg.RunsFilter(job_name="mechanism_x_job"))
-    assert [r.status for r in x_runs] == [dg.DagsterRunStatus.SUCCESS] * 2
 
 
 @pytest.mark.slow

@@ -10,9 +10,7 @@ means a consumer that sees the last chunk always sees the marker too.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -26,9 +24,6 @@ from txn_assets.lib.stores.base import ObjectStore, PutOutcome
 
 STREAM_END_NAME = "_stream_end.json"
 READ_BLOCK = 1 << 20
-# The start gate: a file X's first chunk waits for, written whole by the command that started X.
-_GO, _STOP = "go", "stop"
-GATE_POLL_SECONDS = 0.02
 
 
 class ChunkNotStagedError(LookupError):
@@ -55,21 +50,6 @@ class StreamEnd:
 
     chunks: int
     rows: int
-
-
-def open_start_gate(gate: Path, go: bool) -> None:
-    """Let a waiting X begin, or (go=False) end without a chunk; the file appears whole."""
-    gate.parent.mkdir(parents=True, exist_ok=True)
-    written = gate.with_name(gate.name + ".tmp")
-    written.write_text(_GO if go else _STOP)
-    written.replace(gate)
-
-
-def wait_for_start_gate(gate: Path) -> bool:
-    """Wait until `gate` is opened; whether to go (False: the command ended before Y was ready)."""
-    while not gate.exists():
-        time.sleep(GATE_POLL_SECONDS)
-    return gate.read_text().strip() != _STOP
 
 
 def staged_chunk_key(prefix: str, index: int) -> str:

@@ -1,7 +1,6 @@
 """Mechanism X as a job: launch it to start the producer, terminate the run to stop it."""
 
 import time
-from pathlib import Path
 
 import dagster as dg
 
@@ -11,7 +10,7 @@ from txn_assets.defs.partitions import CHUNKS
 from txn_assets.defs.source.assets import TRANSACTIONS_FILE, observation
 from txn_assets.lib import settings
 from txn_assets.lib.chunks import chunk_key
-from txn_assets.lib.producer import cut_next_chunk, wait_for_start_gate
+from txn_assets.lib.producer import cut_next_chunk
 from txn_assets.resources.postgres import PostgresResource
 from txn_assets.resources.sources import SourceResource
 from txn_assets.resources.stores import StoreResource
@@ -22,11 +21,6 @@ class ProducerConfig(dg.Config):
 
     interval_seconds: float = settings.PRODUCER_INTERVAL_SECONDS  # 0: as fast as possible
     max_chunks: int = 0  # 0: until the end of the source
-    # A file the first chunk waits for ("": none). `txn-assets run` starts X with the stack, so
-    # that its process has started by the time Y is ready, and writes the file then: the first
-    # chunk follows at once instead of a process start later (~6 s). When the command ends
-    # before Y was ready, the gate says stop and the run ends without a chunk.
-    start_gate: str = ""
 
 
 @dg.op(
@@ -47,11 +41,6 @@ def produce_chunks(
     # One source object for the whole loop: it caches the checksum while size and mtime hold.
     transactions = source.transactions()
     context.log_event(observation(TRANSACTIONS_FILE.key, transactions))
-    if config.start_gate:
-        context.log.info(f"waiting for {config.start_gate} before the first chunk")
-        if not wait_for_start_gate(Path(config.start_gate)):
-            context.log.info("the command ended before Mechanism Y was ready: no chunk staged")
-            return 0
     produced = 0
     with final_errors_fail_without_retry(context), postgres.connect() as conn:
         while config.max_chunks == 0 or produced < config.max_chunks:

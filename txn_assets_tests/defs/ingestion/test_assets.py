@@ -1,38 +1,19 @@
 """Mechanism X in Dagster: the producer job stages chunks, adds partitions, records materialisations."""
 
-import threading
-import time
-
 import dagster as dg
 
 from txn_assets.defs.ingestion.jobs import mechanism_x_job
-from txn_assets.lib.producer import open_start_gate
 from txn_assets_tests.defs.conftest import ALL_ASSETS
 
 
-def _produce(instance, resources, max_chunks, start_gate=""):
+def _produce(instance, resources, max_chunks):
     defs = dg.Definitions(jobs=[mechanism_x_job], resources=resources)
-    config = {"interval_seconds": 0, "max_chunks": max_chunks, "start_gate": start_gate}
+    config = {
+        "ops": {"produce_chunks": {"config": {"interval_seconds": 0, "max_chunks": max_chunks}}}
+    }
     return defs.resolve_job_def("mechanism_x_job").execute_in_process(
-        instance=instance, run_config={"ops": {"produce_chunks": {"config": config}}}
+        instance=instance, run_config=config
     )
-
-
-def _produce_in_background(instance, resources, gate):
-    """X started ahead of time, waiting at its start gate; the thread's result once it ends."""
-    result = {}
-    thread = threading.Thread(
-        target=lambda: result.update(run=_produce(instance, resources, 2, str(gate)))
-    )
-    thread.start()
-    deadline = time.monotonic() + 60
-    # Waiting: its run has started (the source observed) and no chunk is staged.
-    while not instance.get_runs() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(1.0)
-    assert thread.is_alive()
-    assert resources["stores"].staging().list_keys("staging") == []
-    return thread, result
 
 
 def test_producer_stages_chunks_adds_partitions_and_records_materialisations(instance, resources):
@@ -43,28 +24,6 @@ def test_producer_stages_chunks_adds_partitions_and_records_materialisations(ins
         "staging/chunk-000000.csv",
         "staging/chunk-000001.csv",
     ]
-
-
-def test_a_producer_started_ahead_stages_nothing_until_its_gate_opens(
-    instance, resources, tmp_path
-):
-    gate = tmp_path / "x.go"
-    thread, result = _produce_in_background(instance, resources, gate)
-    open_start_gate(gate, go=True)
-    thread.join(60)
-    assert result["run"].output_for_node("produce_chunks") == 2
-    assert len(resources["stores"].staging().list_keys("staging")) == 2
-
-
-def test_a_gate_that_says_stop_ends_the_run_without_a_chunk(instance, resources, tmp_path):
-    gate = tmp_path / "x.go"
-    thread, result = _produce_in_background(instance, resources, gate)
-    open_start_gate(gate, go=False)
-    thread.join(60)
-    assert result["run"].success
-    assert result["run"].output_for_node("produce_chunks") == 0
-    assert resources["stores"].staging().list_keys("staging") == []
-    assert instance.get_dynamic_partitions("chunks") == []
 
 
 def test_producer_resumes_after_a_restart_and_stops_at_the_end(instance, resources):
